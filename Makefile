@@ -1,0 +1,35 @@
+# stepstream: common tasks. `make help` lists them.
+CARGO ?= cargo
+EXAMPLE := config/examples/order
+
+.PHONY: help run build test check conformance bench golden fmt clippy
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+build: ## build the release binary
+	$(CARGO) build --release
+
+run: build ## run the example order workflow locally with mocked tasks (waits sped up 100x)
+	./target/release/stepstream exec $(EXAMPLE).asl.json --input-file $(EXAMPLE).input.json \
+		--mock-config $(EXAMPLE).mock.json --test-case BusyThenOk --time-scale 0.01
+
+test: check ## formatting, lints and the whole test suite (what CI runs)
+	$(CARGO) test --release --all-targets
+
+check: fmt clippy
+
+fmt: ## check formatting
+	$(CARGO) fmt --all -- --check
+
+clippy: ## lints, warnings are errors
+	$(CARGO) clippy --release --all-targets -- -D warnings
+
+conformance: ## the AWS-recorded conformance cases, with pass rates by feature
+	CONFORMANCE_REPORT=1 $(CARGO) test --release --test tests conformance -- --nocapture
+
+golden: ## regenerate the golden bytecode dumps after an intended compiler change
+	UPDATE_GOLDEN=1 $(CARGO) test --release --test tests golden
+
+bench: ## criterion benchmarks of the engine on the shared workloads
+	$(CARGO) bench --bench engine

@@ -1,0 +1,14 @@
+//! stepstream: runs Amazon States Language state machines the way Express workflows do.
+//!
+//! The modules read as the pipeline: `asl` (parse and validate) → `compile` (lower to a
+//! `Program`) → `vm` (run one execution, suspending instead of blocking) → `exec` (drive an
+//! execution to its end with task handlers and a clock).
+
+pub mod asl;
+pub mod compile;
+pub mod exec;
+pub mod intrinsics;
+pub mod path;
+pub mod tasks;
+pub mod time;
+pub mod vm;

@@ -1,0 +1,324 @@
+//! Evaluation of the parsed pieces a state holds: payload templates, Choice rules and Fail
+//! texts, against a `Scope` of input, context object and variables.
+
+use std::cell::OnceCell;
+
+use serde_json::{Map as JsonMap, Value};
+
+use crate::asl::{Condition, Operand, Operator, Payload, Text};
+use crate::path::{Path, Roots};
+use crate::time;
+
+/// What paths read: the effective input, and the context object built only when asked for.
+pub(crate) struct Scope<'a> {
+    pub input: &'a Value,
+    pub context: OnceCell<Value>,
+    pub make_context: &'a dyn Fn() -> Value,
+}
+
+impl<'a> Scope<'a> {
+    pub fn new(input: &'a Value, make_context: &'a dyn Fn() -> Value) -> Scope<'a> {
+        Scope {
+            input,
+            context: OnceCell::new(),
+            make_context,
+        }
+    }
+}
+
+impl Roots for Scope<'_> {
+    fn input(&self) -> &Value {
+        self.input
+    }
+
+    fn context(&self) -> &Value {
+        self.context.get_or_init(|| (self.make_context)())
+    }
+
+    fn variable(&self, _name: &str) -> Option<&Value> {
+        None
+    }
+}
+
+/// Builds a payload template (Parameters, ResultSelector, ItemSelector). The error is the
+/// cause text of the `States.Runtime` failure AWS reports.
+pub(crate) fn build(payload: &Payload, scope: &Scope<'_>) -> Result<Value, String> {
+    match payload {
+        Payload::Value(value) => Ok(value.clone()),
+        Payload::Object(entries) => {
+            let mut object = JsonMap::with_capacity(entries.len());
+            for (key, part) in entries {
+                let value = match part {
+                    Payload::Path(path) => select_field(path, key, scope)?,
+                    other => build(other, scope)?,
+                };
+                object.insert(key.to_string(), value);
+            }
+            Ok(Value::Object(object))
+        }
+        Payload::Array(parts) => parts
+            .iter()
+            .map(|part| build(part, scope))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array),
+        Payload::Path(path) => path
+            .resolve(scope)
+            .map(|value| value.into_owned())
+            .map_err(|err| err.to_string()),
+        Payload::Call(call) => call.eval(scope).map_err(|err| err.to_string()),
+    }
+}
+
+/// Selects a `"key.$"` path; a miss is reported as AWS words it for Parameters.
+fn select_field(path: &Path, key: &str, scope: &Scope<'_>) -> Result<Value, String> {
+    match path.resolve(scope) {
+        Ok(value) => Ok(value.into_owned()),
+        Err(_) => {
+            let root = match path.root() {
+                crate::path::Root::Context => scope.context(),
+                _ => scope.input,
+            };
+            Err(format!(
+                "The JSONPath '{}' specified for the field '{key}.$' could not be found in the input '{}'",
+                path.source(),
+                root
+            ))
+        }
+    }
+}
+
+/// Evaluates a Fail state's Error or Cause.
+pub(crate) fn text(text: &Text, scope: &Scope<'_>) -> Result<String, String> {
+    let value = match text {
+        Text::Literal(literal) => return Ok(literal.clone()),
+        Text::Path(path) => path
+            .resolve(scope)
+            .map(|value| value.into_owned())
+            .map_err(|err| err.to_string())?,
+        Text::Call(call) => call.eval(scope).map_err(|err| err.to_string())?,
+    };
+    Ok(match value {
+        Value::String(text) => text,
+        other => other.to_string(),
+    })
+}
+
+/// Evaluates a Choice condition. A comparison whose types do not fit is false.
+pub(crate) fn condition(condition: &Condition, scope: &Scope<'_>) -> Result<bool, String> {
+    match condition {
+        Condition::And(rules) => {
+            for rule in rules {
+                if !self::condition(rule, scope)? {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+        Condition::Or(rules) => {
+            for rule in rules {
+                if self::condition(rule, scope)? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+        Condition::Not(rule) => Ok(!self::condition(rule, scope)?),
+        Condition::Compare {
+            variable,
+            operator,
+            operand,
+        } => compare(variable, *operator, operand, scope),
+    }
+}
+
+fn compare(
+    variable: &Path,
+    operator: Operator,
+    operand: &Operand,
+    scope: &Scope<'_>,
+) -> Result<bool, String> {
+    let selected = variable.resolve(scope);
+    if operator == Operator::IsPresent {
+        let present = match &selected {
+            Ok(value) => {
+                variable.is_definite()
+                    || !matches!(value.as_ref(), Value::Array(items) if items.is_empty())
+            }
+            Err(_) => false,
+        };
+        return Ok(present == matches!(operand, Operand::Value(Value::Bool(true))));
+    }
+    let value = match selected {
+        Ok(value) => value,
+        Err(err) => {
+            return Err(format!("Invalid path '{}': The choice state's condition path references an invalid value. ({err})", variable.source()))
+        }
+    };
+    let value = value.as_ref();
+    let expected_flag = |operand: &Operand| matches!(operand, Operand::Value(Value::Bool(true)));
+    let type_check = |holds: bool| Ok(holds == expected_flag(operand));
+    match operator {
+        Operator::IsNull => return type_check(value.is_null()),
+        Operator::IsNumeric => return type_check(value.is_number()),
+        Operator::IsString => return type_check(value.is_string()),
+        Operator::IsBoolean => return type_check(value.is_boolean()),
+        Operator::IsTimestamp => {
+            return type_check(value.as_str().and_then(time::parse_timestamp).is_some())
+        }
+        _ => {}
+    }
+    let resolved;
+    let other: Option<&Value> = match operand {
+        Operand::Value(value) => Some(value),
+        Operand::Path(path) => {
+            resolved = path.resolve(scope).map_err(|err| err.to_string())?;
+            Some(resolved.as_ref())
+        }
+        Operand::Timestamp(..) => None,
+    };
+    use std::cmp::Ordering;
+    let order = |ordering: Option<Ordering>| -> bool {
+        let Some(ordering) = ordering else {
+            return false;
+        };
+        match operator {
+            Operator::StringEquals | Operator::NumericEquals | Operator::TimestampEquals => {
+                ordering == Ordering::Equal
+            }
+            Operator::StringLessThan | Operator::NumericLessThan | Operator::TimestampLessThan => {
+                ordering == Ordering::Less
+            }
+            Operator::StringGreaterThan
+            | Operator::NumericGreaterThan
+            | Operator::TimestampGreaterThan => ordering == Ordering::Greater,
+            Operator::StringLessThanEquals
+            | Operator::NumericLessThanEquals
+            | Operator::TimestampLessThanEquals => ordering != Ordering::Greater,
+            _ => ordering != Ordering::Less,
+        }
+    };
+    Ok(match operator {
+        Operator::StringEquals
+        | Operator::StringLessThan
+        | Operator::StringGreaterThan
+        | Operator::StringLessThanEquals
+        | Operator::StringGreaterThanEquals => match (value, other) {
+            (Value::String(left), Some(Value::String(right))) => {
+                order(Some(left.as_str().cmp(right.as_str())))
+            }
+            _ => false,
+        },
+        Operator::StringMatches => match (value, other) {
+            (Value::String(text), Some(Value::String(pattern))) => string_matches(text, pattern),
+            _ => false,
+        },
+        Operator::NumericEquals
+        | Operator::NumericLessThan
+        | Operator::NumericGreaterThan
+        | Operator::NumericLessThanEquals
+        | Operator::NumericGreaterThanEquals => match (value, other) {
+            (Value::Number(left), Some(Value::Number(right))) => {
+                order(compare_numbers(left, right))
+            }
+            _ => false,
+        },
+        Operator::BooleanEquals => match (value, other) {
+            (Value::Bool(left), Some(Value::Bool(right))) => left == right,
+            _ => false,
+        },
+        _ => {
+            // Timestamp comparisons.
+            let left = value.as_str().and_then(time::parse_timestamp);
+            let right = match operand {
+                Operand::Timestamp(timestamp, _) => Some(*timestamp),
+                _ => other
+                    .and_then(Value::as_str)
+                    .and_then(time::parse_timestamp),
+            };
+            match (left, right) {
+                (Some(left), Some(right)) => order(Some(left.cmp(&right))),
+                _ => false,
+            }
+        }
+    })
+}
+
+/// Compares two JSON numbers exactly when both are integers, else as doubles.
+fn compare_numbers(
+    left: &serde_json::Number,
+    right: &serde_json::Number,
+) -> Option<std::cmp::Ordering> {
+    if let (Some(left), Some(right)) = (left.as_i64(), right.as_i64()) {
+        return Some(left.cmp(&right));
+    }
+    if let (Some(left), Some(right)) = (left.as_u64(), right.as_u64()) {
+        return Some(left.cmp(&right));
+    }
+    left.as_f64()?.partial_cmp(&right.as_f64()?)
+}
+
+/// `StringMatches`: `*` matches any run of characters; `\*` and `\\` are literal.
+pub(crate) fn string_matches(text: &str, pattern: &str) -> bool {
+    // Pattern pieces: literal characters, or a star.
+    let mut pieces: Vec<Option<char>> = Vec::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    while let Some(ch) = chars.next() {
+        match ch {
+            '\\' => pieces.push(Some(chars.next().unwrap_or('\\'))),
+            '*' => pieces.push(None),
+            other => pieces.push(Some(other)),
+        }
+    }
+    let text: Vec<char> = text.chars().collect();
+    // Classic wildcard matching with backtracking to the last star.
+    let (mut t, mut p) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pieces.get(p) {
+            Some(Some(ch)) if *ch == text[t] => {
+                t += 1;
+                p += 1;
+            }
+            Some(None) => {
+                star = Some((p, t));
+                p += 1;
+            }
+            _ => match star {
+                Some((star_p, star_t)) => {
+                    p = star_p + 1;
+                    t = star_t + 1;
+                    star = Some((star_p, star_t + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pieces[p..].iter().all(Option::is_none)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::string_matches;
+
+    #[test]
+    fn string_matches_cases() {
+        let cases = [
+            ("log-2020.txt", "log-*.txt", true),
+            ("log.txt", "log-*.txt", false),
+            ("a*b", "a\\*b", true),
+            ("axb", "a\\*b", false),
+            ("", "*", true),
+            ("abc", "*c", true),
+            ("abc", "a*b*c", true),
+            ("abcd", "a*c", false),
+            ("a\\b", "a\\\\b", true),
+        ];
+        for (text, pattern, expected) in cases {
+            assert_eq!(
+                string_matches(text, pattern),
+                expected,
+                "{text:?} ~ {pattern:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,1618 @@
+//! Runs a `Program` on one input: one `Execution`, resumable.
+//!
+//! The VM does no IO, takes no locks and never sleeps. Work that must wait — a Task's
+//! invocation, a Wait state, a retry back-off — parks the frame that asked for it; `run`
+//! returns `Poll::Pending` saying until when, and the caller serves the requests it takes
+//! with `take_requests`, hands results back with `complete_task`, and calls `run` again.
+//! Time is whatever the caller says it is (`now_ms`), so a driver may run on a scaled or
+//! virtual clock. Parallel branches and Map iterations are frames of the same execution,
+//! scheduled in order.
+
+pub(crate) mod eval;
+pub mod history;
+
+use std::collections::VecDeque;
+
+use serde_json::{json, Map as JsonMap, Value};
+
+use crate::asl::{self, ResultPath, Seconds, Tolerance};
+use crate::compile::{Body, Index, Op, Program, Source, StateId};
+use crate::tasks::Fault;
+use eval::Scope;
+pub use history::HistoryEvent;
+use history::{error_details, io_details, resource_kind, state_event_types, ResourceKind};
+
+/// The identity of an execution, as its context object and history show it.
+#[derive(Debug, Clone)]
+pub struct ExecutionInfo {
+    pub name: String,
+    pub arn: String,
+    pub state_machine_name: String,
+    pub state_machine_arn: String,
+    pub role_arn: String,
+    /// Start time, milliseconds since the Unix epoch (on the caller's clock).
+    pub start_ms: i64,
+}
+
+/// Limits an execution runs under.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest state input/output, execution input and output, in bytes (AWS: 262,144).
+    pub max_payload_bytes: usize,
+    /// Longest run, in milliseconds (Express: 5 minutes); the definition's `TimeoutSeconds`
+    /// may make it shorter.
+    pub max_duration_ms: Option<u64>,
+    /// Whether history events are kept (their ids are counted either way).
+    pub record_history: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_payload_bytes: 262_144,
+            max_duration_ms: Some(300_000),
+            record_history: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Succeeded,
+    Failed,
+    TimedOut,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Succeeded => "SUCCEEDED",
+            Status::Failed => "FAILED",
+            Status::TimedOut => "TIMED_OUT",
+        }
+    }
+}
+
+/// How an execution ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub status: Status,
+    pub output: Option<Value>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+}
+
+/// What `run` reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Poll {
+    /// The execution ended.
+    Done(Outcome),
+    /// Nothing can run now: task requests are waiting to be taken or served, or a timer is
+    /// set. Call `run` again at `wake_at` (milliseconds, caller's clock), or as soon as a
+    /// task completes.
+    Pending { wake_at: Option<i64> },
+}
+
+/// Names one task invocation so its result can be handed back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ticket {
+    frame: u32,
+    generation: u32,
+    sequence: u32,
+}
+
+/// A Task state's request to invoke its resource.
+#[derive(Debug, Clone)]
+pub struct TaskRequest<'p> {
+    pub ticket: Ticket,
+    pub state_name: &'p str,
+    pub resource: &'p str,
+    pub parameters: Value,
+    /// Invocations of this state before this one in the execution (retries count).
+    pub invocation: u32,
+    /// When the task times out (`TimeoutSeconds`), on the caller's clock.
+    pub deadline_ms: Option<i64>,
+}
+
+/// Why a frame is not runnable.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Parked {
+    No,
+    Timer(i64),
+    Task {
+        sequence: u32,
+        deadline: Option<i64>,
+    },
+    Children,
+}
+
+/// A thread of control: the top level, a Parallel branch or a Map iteration.
+#[derive(Debug)]
+struct Frame {
+    generation: u32,
+    live: bool,
+    pc: u32,
+    state: StateId,
+    /// The current state's raw input.
+    input: Value,
+    /// The working value: effective input, then result, then output.
+    work: Value,
+    entered_event: u64,
+    last_event: u64,
+    entered_ms: i64,
+    /// Attempts used per retrier of the current state.
+    retries: Vec<u32>,
+    retry_total: u32,
+    /// The op a retry re-runs.
+    retry_pc: u32,
+    chosen: StateId,
+    parent: Option<(u32, u32)>,
+    join: Option<Box<Join>>,
+    parked: Parked,
+    task_sequence: u32,
+}
+
+/// A Parallel or Map state waiting for its children.
+#[derive(Debug)]
+struct Join {
+    is_map: bool,
+    results: Vec<Value>,
+    children: Vec<u32>,
+    /// Map items not started yet, in order.
+    waiting: VecDeque<(u32, Value)>,
+    body: Body,
+    running: usize,
+    finished: usize,
+    failures: usize,
+    tolerated_count: Option<u64>,
+    tolerated_percentage: Option<f64>,
+    max_concurrency: usize,
+}
+
+/// How an op ends.
+enum Flow {
+    Continue,
+    Park,
+    Jump(StateId),
+    Finish,
+    Fault(Fault),
+}
+
+/// One execution of a program.
+pub struct Execution<'p> {
+    program: &'p Program,
+    info: ExecutionInfo,
+    limits: Limits,
+    /// The execution input, kept only when the context object may be read.
+    input_copy: Option<Value>,
+    frames: Vec<Frame>,
+    free: Vec<u32>,
+    queue: VecDeque<u32>,
+    requests: Vec<TaskRequest<'p>>,
+    invocations: Vec<u32>,
+    now: i64,
+    deadline: Option<i64>,
+    next_event: u64,
+    history: Vec<HistoryEvent>,
+    outcome: Option<Outcome>,
+}
+
+const TERMINAL_ERRORS: [&str; 2] = ["States.Runtime", "States.DataLimitExceeded"];
+
+impl<'p> Execution<'p> {
+    /// Starts an execution: records ExecutionStarted and makes the first state runnable.
+    pub fn new(
+        program: &'p Program,
+        input: Value,
+        info: ExecutionInfo,
+        limits: Limits,
+    ) -> Execution<'p> {
+        let limit_ms = program
+            .timeout_seconds
+            .map(|seconds| seconds.saturating_mul(1000));
+        let limit_ms = match (limit_ms, limits.max_duration_ms) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let now = info.start_ms;
+        let mut execution = Execution {
+            program,
+            input_copy: program.uses_context.then(|| input.clone()),
+            deadline: limit_ms.map(|ms| now.saturating_add(ms as i64)),
+            info,
+            limits,
+            frames: Vec::new(),
+            free: Vec::new(),
+            queue: VecDeque::new(),
+            requests: Vec::new(),
+            invocations: Vec::new(),
+            now,
+            next_event: 0,
+            history: Vec::new(),
+            outcome: None,
+        };
+        let role_arn = execution.info.role_arn.clone();
+        execution.event(
+            None,
+            "ExecutionStarted",
+            |input: &Value| {
+                let mut details = io_details("executionStartedEventDetails", None, "input", input);
+                details["executionStartedEventDetails"]["roleArn"] = Value::String(role_arn);
+                details
+            },
+            &input,
+        );
+        if payload_size(&input) > execution.limits.max_payload_bytes {
+            let fault = Fault::new(
+                "States.DataLimitExceeded",
+                "The input exceeds the maximum number of bytes service limit.",
+            );
+            execution.finish_execution(Err(fault));
+            return execution;
+        }
+        let root = execution.spawn(program.top, input, None);
+        execution.frames[root as usize].last_event = 0;
+        execution
+    }
+
+    /// Runs until the execution ends or nothing can run at `now_ms`.
+    pub fn run(&mut self, now_ms: i64) -> Poll {
+        self.now = self.now.max(now_ms);
+        if let Some(outcome) = &self.outcome {
+            return Poll::Done(outcome.clone());
+        }
+        if self.deadline.is_some_and(|deadline| self.now >= deadline) {
+            self.time_out();
+            return Poll::Done(self.outcome.clone().unwrap_or_else(timed_out));
+        }
+        self.wake_due();
+        while let Some(frame) = self.queue.pop_front() {
+            if !self.frames[frame as usize].live || self.frames[frame as usize].parked != Parked::No
+            {
+                continue;
+            }
+            self.run_frame(frame);
+            if let Some(outcome) = &self.outcome {
+                return Poll::Done(outcome.clone());
+            }
+            if !self.requests.is_empty() {
+                // Hand requests out before running others, so that served-at-once tasks keep
+                // the order of events AWS shows.
+                break;
+            }
+        }
+        Poll::Pending {
+            wake_at: self.next_wake(),
+        }
+    }
+
+    /// Takes the task requests issued since the last call.
+    pub fn take_requests(&mut self) -> Vec<TaskRequest<'p>> {
+        std::mem::take(&mut self.requests)
+    }
+
+    /// Whether any frame is runnable now (a completed task, for instance).
+    pub fn is_runnable(&self) -> bool {
+        !self.queue.is_empty() || !self.requests.is_empty()
+    }
+
+    /// Hands back the result of a task request. Stale tickets (an aborted branch, a task
+    /// that already timed out) are ignored.
+    pub fn complete_task(&mut self, ticket: Ticket, result: Result<Value, Fault>, now_ms: i64) {
+        self.now = self.now.max(now_ms);
+        let Some(frame) = self.frames.get(ticket.frame as usize) else {
+            return;
+        };
+        if !frame.live || frame.generation != ticket.generation {
+            return;
+        }
+        let deadline = match frame.parked {
+            Parked::Task { sequence, deadline } if sequence == ticket.sequence => deadline,
+            _ => return,
+        };
+        let f = ticket.frame;
+        self.frames[f as usize].parked = Parked::No;
+        let resource = self.current_resource(f);
+        if deadline.is_some_and(|deadline| self.now > deadline) {
+            self.task_timed_out(f, resource);
+            self.resume_if_runnable(f);
+            return;
+        }
+        match result {
+            Ok(value) => {
+                match resource_kind(resource) {
+                    ResourceKind::LambdaFunction => self.event(
+                        Some(f),
+                        "LambdaFunctionSucceeded",
+                        |value: &Value| {
+                            io_details("lambdaFunctionSucceededEventDetails", None, "output", value)
+                        },
+                        &value,
+                    ),
+                    ResourceKind::Service {
+                        resource_type,
+                        resource,
+                    } => self.event(
+                        Some(f),
+                        "TaskSucceeded",
+                        |value: &Value| {
+                            let mut details =
+                                io_details("taskSucceededEventDetails", None, "output", value);
+                            details["taskSucceededEventDetails"]["resource"] = json!(resource);
+                            details["taskSucceededEventDetails"]["resourceType"] =
+                                json!(resource_type);
+                            details
+                        },
+                        &value,
+                    ),
+                }
+                self.frames[f as usize].work = value;
+            }
+            Err(fault) => {
+                let key = match resource_kind(resource) {
+                    ResourceKind::LambdaFunction => {
+                        ("LambdaFunctionFailed", "lambdaFunctionFailedEventDetails")
+                    }
+                    ResourceKind::Service { .. } => ("TaskFailed", "taskFailedEventDetails"),
+                };
+                self.event(
+                    Some(f),
+                    key.0,
+                    |_: &Value| error_details(key.1, &fault.error, &fault.cause),
+                    &Value::Null,
+                );
+                self.on_fault(f, fault);
+                self.resume_if_runnable(f);
+                return;
+            }
+        }
+        self.queue.push_front(f);
+    }
+
+    /// The history recorded so far (empty unless `Limits::record_history`).
+    pub fn history(&self) -> &[HistoryEvent] {
+        &self.history
+    }
+
+    /// Takes the recorded history.
+    pub fn take_history(&mut self) -> Vec<HistoryEvent> {
+        std::mem::take(&mut self.history)
+    }
+
+    pub fn info(&self) -> &ExecutionInfo {
+        &self.info
+    }
+
+    // ----- scheduling -----
+
+    fn spawn(&mut self, body: Body, input: Value, parent: Option<(u32, u32)>) -> u32 {
+        let entry = self.program.state(body.start).entry;
+        let last_event = parent.map_or(0, |(frame, _)| self.frames[frame as usize].last_event);
+        let frame = Frame {
+            generation: 0,
+            live: true,
+            pc: entry,
+            state: body.start,
+            input: Value::Null,
+            work: input,
+            entered_event: 0,
+            last_event,
+            entered_ms: self.now,
+            retries: Vec::new(),
+            retry_total: 0,
+            retry_pc: entry,
+            chosen: body.start,
+            parent,
+            join: None,
+            parked: Parked::No,
+            task_sequence: 0,
+        };
+        let index = match self.free.pop() {
+            Some(index) => {
+                let generation = self.frames[index as usize].generation.wrapping_add(1);
+                self.frames[index as usize] = Frame {
+                    generation,
+                    ..frame
+                };
+                index
+            }
+            None => {
+                self.frames.push(frame);
+                (self.frames.len() - 1) as u32
+            }
+        };
+        self.queue.push_back(index);
+        index
+    }
+
+    fn release(&mut self, frame: u32) {
+        let slot = &mut self.frames[frame as usize];
+        slot.live = false;
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.join = None;
+        slot.input = Value::Null;
+        slot.work = Value::Null;
+        self.free.push(frame);
+    }
+
+    /// Ends a frame and all its descendants without results.
+    fn abort(&mut self, frame: u32) {
+        if let Some(join) = self.frames[frame as usize].join.take() {
+            for child in join.children {
+                if self.frames[child as usize].live {
+                    self.abort(child);
+                }
+            }
+        }
+        self.release(frame);
+    }
+
+    fn wake_due(&mut self) {
+        for index in 0..self.frames.len() {
+            let frame = &self.frames[index];
+            if !frame.live {
+                continue;
+            }
+            match frame.parked {
+                Parked::Timer(at) if at <= self.now => {
+                    self.frames[index].parked = Parked::No;
+                    self.queue.push_back(index as u32);
+                }
+                Parked::Task {
+                    deadline: Some(deadline),
+                    ..
+                } if deadline <= self.now => {
+                    self.frames[index].parked = Parked::No;
+                    let resource = self.current_resource(index as u32);
+                    self.task_timed_out(index as u32, resource);
+                    self.resume_if_runnable(index as u32);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn next_wake(&self) -> Option<i64> {
+        let mut wake = self.deadline;
+        for frame in self.frames.iter().filter(|frame| frame.live) {
+            let at = match frame.parked {
+                Parked::Timer(at) => at,
+                Parked::Task {
+                    deadline: Some(deadline),
+                    ..
+                } => deadline,
+                _ => continue,
+            };
+            wake = Some(wake.map_or(at, |wake: i64| wake.min(at)));
+        }
+        wake
+    }
+
+    fn current_resource(&self, frame: u32) -> &'p str {
+        let program: &'p Program = self.program;
+        let pc = self.frames[frame as usize].retry_pc as usize;
+        match program.ops.get(pc) {
+            Some(Op::Invoke(index)) => &program.tasks[*index as usize].resource,
+            _ => "",
+        }
+    }
+
+    // ----- events -----
+
+    /// Records an event (its id is counted even when history is off).
+    fn event<F>(&mut self, frame: Option<u32>, event_type: &'static str, details: F, value: &Value)
+    where
+        F: FnOnce(&Value) -> Value,
+    {
+        self.next_event += 1;
+        let id = self.next_event;
+        let previous = match frame {
+            Some(frame) => std::mem::replace(&mut self.frames[frame as usize].last_event, id),
+            None => self.history.last().map_or(0, |event| event.id),
+        };
+        if self.limits.record_history {
+            self.history.push(HistoryEvent {
+                id,
+                previous_event_id: previous,
+                event_type,
+                timestamp_ms: self.now,
+                details: details(value),
+            });
+        }
+    }
+
+    // ----- the run loop -----
+
+    fn run_frame(&mut self, f: u32) {
+        let program: &'p Program = self.program;
+        loop {
+            let pc = self.frames[f as usize].pc;
+            self.frames[f as usize].pc = pc + 1;
+            let flow = match program.ops[pc as usize] {
+                Op::Enter(state) => self.enter(f, state),
+                Op::TakeInput => {
+                    let frame = &mut self.frames[f as usize];
+                    frame.work = std::mem::take(&mut frame.input);
+                    Flow::Continue
+                }
+                Op::CopyInput => {
+                    let frame = &mut self.frames[f as usize];
+                    frame.work = frame.input.clone();
+                    Flow::Continue
+                }
+                Op::InputPath(index) => {
+                    self.select_into_work(f, &program.paths[index as usize], true)
+                }
+                Op::InputNull | Op::OutputNull => {
+                    self.frames[f as usize].work = Value::Object(JsonMap::new());
+                    Flow::Continue
+                }
+                Op::Parameters(index, source) => {
+                    self.build_payload(f, index, source == Source::Input, None)
+                }
+                Op::Const(index) => {
+                    self.frames[f as usize].work = program.consts[index as usize].clone();
+                    Flow::Continue
+                }
+                Op::Invoke(index) => self.invoke(f, pc, index),
+                Op::Parallel(index) => self.start_parallel(f, pc, index),
+                Op::Map(index) => self.start_map(f, pc, index),
+                Op::Wait(index) => self.wait(f, index),
+                Op::ResultSelector(index) => self.build_payload(f, index, false, None),
+                Op::ResultPut(index) => {
+                    let frame = &mut self.frames[f as usize];
+                    let input = std::mem::take(&mut frame.input);
+                    let result = std::mem::take(&mut frame.work);
+                    match program.paths[index as usize].put(input, result) {
+                        Ok(value) => {
+                            self.frames[f as usize].work = value;
+                            Flow::Continue
+                        }
+                        Err(err) => Flow::Fault(Fault::new(
+                            "States.ResultPathMatchFailure",
+                            err.to_string(),
+                        )),
+                    }
+                }
+                Op::ResultDiscard => {
+                    let frame = &mut self.frames[f as usize];
+                    frame.work = std::mem::take(&mut frame.input);
+                    Flow::Continue
+                }
+                Op::OutputPath(index) => {
+                    self.select_into_work(f, &program.paths[index as usize], false)
+                }
+                Op::Choice(index) => self.choose(f, index),
+                Op::Next(next) => match self.exit(f) {
+                    Ok(()) => Flow::Jump(next),
+                    Err(fault) => Flow::Fault(fault),
+                },
+                Op::NextChosen => match self.exit(f) {
+                    Ok(()) => Flow::Jump(self.frames[f as usize].chosen),
+                    Err(fault) => Flow::Fault(fault),
+                },
+                Op::End => match self.exit(f) {
+                    Ok(()) => Flow::Finish,
+                    Err(fault) => Flow::Fault(fault),
+                },
+                Op::Fail(index) => self.fail_state(f, index),
+            };
+            match flow {
+                Flow::Continue => {}
+                Flow::Jump(state) => self.frames[f as usize].pc = program.state(state).entry,
+                Flow::Park => return,
+                Flow::Finish => {
+                    let output = std::mem::take(&mut self.frames[f as usize].work);
+                    self.finish_frame(f, Ok(output));
+                    return;
+                }
+                Flow::Fault(fault) => {
+                    self.on_fault(f, fault);
+                    if !self.frames[f as usize].live
+                        || self.outcome.is_some()
+                        || self.frames[f as usize].parked != Parked::No
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn enter(&mut self, f: u32, state: StateId) -> Flow {
+        let code = self.program.state(state);
+        let frame = &mut self.frames[f as usize];
+        frame.state = state;
+        frame.input = std::mem::take(&mut frame.work);
+        frame.entered_ms = self.now;
+        frame.retry_total = 0;
+        frame.retries.clear();
+        frame.retries.resize(code.retry.len(), 0);
+        let (entered, _) = state_event_types(code.type_name);
+        let name = &code.name;
+        let input = std::mem::take(&mut self.frames[f as usize].input);
+        self.event(
+            Some(f),
+            entered,
+            |input: &Value| io_details("stateEnteredEventDetails", Some(name), "input", input),
+            &input,
+        );
+        let frame = &mut self.frames[f as usize];
+        frame.input = input;
+        frame.entered_event = self.next_event;
+        Flow::Continue
+    }
+
+    /// Leaves the current state: checks the output size and records `…StateExited`.
+    fn exit(&mut self, f: u32) -> Result<(), Fault> {
+        let code = self.program.state(self.frames[f as usize].state);
+        let output = std::mem::take(&mut self.frames[f as usize].work);
+        if payload_size(&output) > self.limits.max_payload_bytes {
+            return Err(Fault::new(
+                "States.DataLimitExceeded",
+                format!(
+                    "The state/task '{}' returned a result with a size exceeding the maximum number of bytes service limit.",
+                    code.name
+                ),
+            ));
+        }
+        let (_, exited) = state_event_types(code.type_name);
+        if code.type_name != "Fail" {
+            let name = &code.name;
+            self.event(
+                Some(f),
+                exited,
+                |output: &Value| {
+                    io_details("stateExitedEventDetails", Some(name), "output", output)
+                },
+                &output,
+            );
+        }
+        self.frames[f as usize].work = output;
+        Ok(())
+    }
+
+    /// The cause prefix AWS puts before runtime errors.
+    fn runtime_fault(&self, f: u32, message: impl std::fmt::Display) -> Fault {
+        let frame = &self.frames[f as usize];
+        let name = &self.program.state(frame.state).name;
+        Fault::new(
+            "States.Runtime",
+            format!("An error occurred while executing the state '{name}' (entered at the event id #{}). {message}", frame.entered_event),
+        )
+    }
+
+    /// The context object as a path sees it from frame `f`.
+    fn context(&self, f: u32, map_item: Option<(u32, &Value)>) -> Value {
+        let frame = &self.frames[f as usize];
+        let code = self.program.state(frame.state);
+        let mut context = json!({
+            "Execution": {
+                "Id": self.info.arn,
+                "Input": self.input_copy.clone().unwrap_or(Value::Null),
+                "Name": self.info.name,
+                "RoleArn": self.info.role_arn,
+                "StartTime": crate::time::format_millis(self.info.start_ms),
+                "RedriveCount": 0,
+            },
+            "State": {
+                "EnteredTime": crate::time::format_millis(frame.entered_ms),
+                "Name": code.name.as_ref(),
+                "RetryCount": frame.retry_total,
+            },
+            "StateMachine": {
+                "Id": self.info.state_machine_arn,
+                "Name": self.info.state_machine_name,
+            },
+        });
+        if let Some((index, value)) = map_item {
+            context["Map"] = json!({"Item": {"Index": index, "Value": value}});
+        }
+        context
+    }
+
+    fn select_into_work(&mut self, f: u32, path: &crate::path::Path, from_input: bool) -> Flow {
+        let selected = {
+            let frame = &self.frames[f as usize];
+            let make = || self.context(f, None);
+            let scope = Scope::new(
+                if from_input {
+                    &frame.input
+                } else {
+                    &frame.work
+                },
+                &make,
+            );
+            path.resolve(&scope).map(|value| value.into_owned())
+        };
+        match selected {
+            Ok(value) => {
+                self.frames[f as usize].work = value;
+                Flow::Continue
+            }
+            Err(err) => Flow::Fault(self.runtime_fault(f, err)),
+        }
+    }
+
+    fn build_payload(
+        &mut self,
+        f: u32,
+        index: Index,
+        from_input: bool,
+        map_item: Option<(u32, &Value)>,
+    ) -> Flow {
+        let built = {
+            let frame = &self.frames[f as usize];
+            let make = || self.context(f, map_item);
+            let scope = Scope::new(
+                if from_input {
+                    &frame.input
+                } else {
+                    &frame.work
+                },
+                &make,
+            );
+            eval::build(&self.program.payloads[index as usize], &scope)
+        };
+        match built {
+            Ok(value) => {
+                self.frames[f as usize].work = value;
+                Flow::Continue
+            }
+            Err(message) => Flow::Fault(self.runtime_fault(f, message)),
+        }
+    }
+
+    fn choose(&mut self, f: u32, index: Index) -> Flow {
+        let choice = &self.program.choices[index as usize];
+        let chosen = {
+            let frame = &self.frames[f as usize];
+            let make = || self.context(f, None);
+            let scope = Scope::new(&frame.work, &make);
+            let mut chosen = Ok(None);
+            for (rule, next) in &choice.rules {
+                match eval::condition(rule, &scope) {
+                    Ok(true) => {
+                        chosen = Ok(Some(*next));
+                        break;
+                    }
+                    Ok(false) => {}
+                    Err(message) => {
+                        chosen = Err(message);
+                        break;
+                    }
+                }
+            }
+            chosen
+        };
+        match chosen {
+            Ok(Some(next)) => {
+                self.frames[f as usize].chosen = next;
+                Flow::Continue
+            }
+            Ok(None) => match choice.default {
+                Some(default) => {
+                    self.frames[f as usize].chosen = default;
+                    Flow::Continue
+                }
+                None => {
+                    let name = &self.program.state(self.frames[f as usize].state).name;
+                    Flow::Fault(Fault::new(
+                        "States.NoChoiceMatched",
+                        format!(
+                            "No Matches! in the state '{name}' (entered at the event id #{}).",
+                            self.frames[f as usize].entered_event
+                        ),
+                    ))
+                }
+            },
+            Err(message) => Flow::Fault(self.runtime_fault(f, message)),
+        }
+    }
+
+    fn fail_state(&mut self, f: u32, index: Index) -> Flow {
+        let fail = &self.program.fails[index as usize];
+        let texts = {
+            let frame = &self.frames[f as usize];
+            let make = || self.context(f, None);
+            let scope = Scope::new(&frame.input, &make);
+            let error = fail
+                .error
+                .as_ref()
+                .map(|text| eval::text(text, &scope))
+                .transpose();
+            let cause = fail
+                .cause
+                .as_ref()
+                .map(|text| eval::text(text, &scope))
+                .transpose();
+            error.and_then(|error| cause.map(|cause| (error, cause)))
+        };
+        match texts {
+            Ok((error, cause)) => {
+                let fault = Fault { error, cause };
+                self.finish_frame(f, Err(fault));
+                Flow::Park
+            }
+            Err(message) => Flow::Fault(self.runtime_fault(f, message)),
+        }
+    }
+
+    // ----- waiting -----
+
+    fn wait(&mut self, f: u32, index: Index) -> Flow {
+        let wait = &self.program.waits[index as usize];
+        let until = match wait {
+            asl::Wait::Seconds(seconds) => Ok(self
+                .now
+                .saturating_add((*seconds as i64).saturating_mul(1000))),
+            asl::Wait::Timestamp(timestamp, _) => Ok(timestamp.epoch_millis()),
+            asl::Wait::SecondsPath(path) => {
+                let frame = &self.frames[f as usize];
+                let make = || self.context(f, None);
+                let scope = Scope::new(&frame.work, &make);
+                match path.resolve(&scope) {
+                    Err(_) => Err(format!(
+                        "The SecondsPath parameter does not reference an input value: {}",
+                        path.source()
+                    )),
+                    Ok(value) => match value.as_ref().as_i64() {
+                        Some(seconds) if seconds >= 0 => {
+                            Ok(self.now.saturating_add(seconds.saturating_mul(1000)))
+                        }
+                        _ => Err(format!(
+                            "The SecondsPath parameter cannot be parsed as a long value: {} == {}",
+                            path.source(),
+                            plain(value.as_ref())
+                        )),
+                    },
+                }
+            }
+            asl::Wait::TimestampPath(path) => {
+                let frame = &self.frames[f as usize];
+                let make = || self.context(f, None);
+                let scope = Scope::new(&frame.work, &make);
+                match path.resolve(&scope) {
+                    Err(_) => Err(format!("The TimestampPath parameter does not reference an input value: {}", path.source())),
+                    Ok(value) => match value.as_ref().as_str().and_then(crate::time::parse_timestamp) {
+                        Some(timestamp) => Ok(timestamp.epoch_millis()),
+                        None => Err(format!(
+                            "The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: {} == {}",
+                            path.source(),
+                            plain(value.as_ref())
+                        )),
+                    },
+                }
+            }
+        };
+        let until = match until {
+            Ok(until) => until,
+            Err(message) => return Flow::Fault(self.runtime_fault(f, message)),
+        };
+        // AWS refuses delays past what a signed 32-bit count of seconds can hold.
+        if until.saturating_sub(self.now) / 1000 > i64::from(i32::MAX) {
+            return Flow::Fault(self.runtime_fault(f, "Wait state delay is too long."));
+        }
+        if until <= self.now {
+            return Flow::Continue;
+        }
+        self.frames[f as usize].parked = Parked::Timer(until);
+        Flow::Park
+    }
+
+    // ----- tasks -----
+
+    fn seconds(&self, f: u32, seconds: &Seconds, field: &str) -> Result<u64, Fault> {
+        match seconds {
+            Seconds::Literal(value) => Ok(*value),
+            Seconds::Path(path) => {
+                let frame = &self.frames[f as usize];
+                let make = || self.context(f, None);
+                let scope = Scope::new(&frame.work, &make);
+                let value = path
+                    .resolve(&scope)
+                    .map_err(|err| self.runtime_fault(f, err))?;
+                match value.as_ref().as_u64() {
+                    Some(number) => Ok(number),
+                    None => Err(self.runtime_fault(
+                        f,
+                        format!(
+                            "The {field}Path field refers to value \"{}\" which is not a valid integer: {}",
+                            plain(value.as_ref()),
+                            path.source()
+                        ),
+                    )),
+                }
+            }
+        }
+    }
+
+    fn invoke(&mut self, f: u32, pc: u32, index: Index) -> Flow {
+        let program: &'p Program = self.program;
+        let task = &program.tasks[index as usize];
+        self.frames[f as usize].retry_pc = pc;
+        let timeout = match task
+            .timeout
+            .as_ref()
+            .map(|seconds| self.seconds(f, seconds, "TimeoutSeconds"))
+            .transpose()
+        {
+            Ok(timeout) => timeout,
+            Err(fault) => return Flow::Fault(fault),
+        };
+        let state = self.frames[f as usize].state;
+        if self.invocations.is_empty() {
+            self.invocations = vec![0; program.states.len()];
+        }
+        let invocation = self.invocations[state.0 as usize];
+        self.invocations[state.0 as usize] += 1;
+        let parameters = self.frames[f as usize].work.clone();
+        let resource: &'p str = &task.resource;
+        match resource_kind(resource) {
+            ResourceKind::LambdaFunction => {
+                self.event(
+                    Some(f),
+                    "LambdaFunctionScheduled",
+                    |parameters: &Value| {
+                        let mut details = io_details(
+                            "lambdaFunctionScheduledEventDetails",
+                            None,
+                            "input",
+                            parameters,
+                        );
+                        details["lambdaFunctionScheduledEventDetails"]["resource"] =
+                            json!(resource);
+                        if let Some(timeout) = timeout {
+                            details["lambdaFunctionScheduledEventDetails"]["timeoutInSeconds"] =
+                                json!(timeout);
+                        }
+                        details
+                    },
+                    &parameters,
+                );
+                self.event(
+                    Some(f),
+                    "LambdaFunctionStarted",
+                    |_: &Value| json!({}),
+                    &Value::Null,
+                );
+            }
+            ResourceKind::Service {
+                resource_type,
+                resource: short,
+            } => {
+                self.event(
+                    Some(f),
+                    "TaskScheduled",
+                    |parameters: &Value| {
+                        let mut details = json!({"taskScheduledEventDetails": {
+                            "parameters": parameters,
+                            "region": "us-east-1",
+                            "resource": short,
+                            "resourceType": resource_type,
+                        }});
+                        if let Some(timeout) = timeout {
+                            details["taskScheduledEventDetails"]["timeoutInSeconds"] =
+                                json!(timeout);
+                        }
+                        details
+                    },
+                    &parameters,
+                );
+                self.event(Some(f), "TaskStarted", |_: &Value| {
+                    json!({"taskStartedEventDetails": {"resource": short, "resourceType": resource_type}})
+                }, &Value::Null);
+            }
+        }
+        let frame = &mut self.frames[f as usize];
+        frame.task_sequence = frame.task_sequence.wrapping_add(1);
+        let deadline = timeout.map(|seconds| {
+            self.now
+                .saturating_add((seconds as i64).saturating_mul(1000))
+        });
+        frame.parked = Parked::Task {
+            sequence: frame.task_sequence,
+            deadline,
+        };
+        let ticket = Ticket {
+            frame: f,
+            generation: frame.generation,
+            sequence: frame.task_sequence,
+        };
+        self.requests.push(TaskRequest {
+            ticket,
+            state_name: &program.state(state).name,
+            resource,
+            parameters,
+            invocation,
+            deadline_ms: deadline,
+        });
+        Flow::Park
+    }
+
+    fn task_timed_out(&mut self, f: u32, resource: &str) {
+        let fault = Fault {
+            error: Some("States.Timeout".into()),
+            cause: None,
+        };
+        let event = match resource_kind(resource) {
+            ResourceKind::LambdaFunction => (
+                "LambdaFunctionTimedOut",
+                "lambdaFunctionTimedOutEventDetails",
+            ),
+            ResourceKind::Service { .. } => ("TaskTimedOut", "taskTimedOutEventDetails"),
+        };
+        self.event(
+            Some(f),
+            event.0,
+            |_: &Value| error_details(event.1, &fault.error, &fault.cause),
+            &Value::Null,
+        );
+        self.frames[f as usize].pc = self.frames[f as usize].retry_pc + 1;
+        self.on_fault(f, fault);
+    }
+
+    // ----- Parallel and Map -----
+
+    fn start_parallel(&mut self, f: u32, pc: u32, index: Index) -> Flow {
+        let program: &'p Program = self.program;
+        let branches = &program.parallels[index as usize].branches;
+        self.frames[f as usize].retry_pc = pc;
+        self.event(
+            Some(f),
+            "ParallelStateStarted",
+            |_: &Value| json!({}),
+            &Value::Null,
+        );
+        let input = self.frames[f as usize].work.clone();
+        self.frames[f as usize].join = Some(Box::new(Join {
+            is_map: false,
+            results: vec![Value::Null; branches.len()],
+            children: Vec::with_capacity(branches.len()),
+            waiting: VecDeque::new(),
+            body: program.top,
+            running: branches.len(),
+            finished: 0,
+            failures: 0,
+            tolerated_count: None,
+            tolerated_percentage: None,
+            max_concurrency: 0,
+        }));
+        for (slot, branch) in branches.iter().enumerate() {
+            let child = self.spawn(*branch, input.clone(), Some((f, slot as u32)));
+            if let Some(join) = self.frames[f as usize].join.as_mut() {
+                join.children.push(child);
+            }
+        }
+        self.frames[f as usize].parked = Parked::Children;
+        Flow::Park
+    }
+
+    fn tolerance(&self, f: u32, tolerance: &Tolerance, field: &str) -> Result<f64, Fault> {
+        match tolerance {
+            Tolerance::Literal(value) => Ok(*value),
+            Tolerance::Path(path) => {
+                let frame = &self.frames[f as usize];
+                let make = || self.context(f, None);
+                let scope = Scope::new(&frame.work, &make);
+                let value = path
+                    .resolve(&scope)
+                    .map_err(|err| self.runtime_fault(f, err))?;
+                let number = if field == "ToleratedFailureCount" {
+                    value.as_ref().as_u64().map(|count| count as f64)
+                } else {
+                    value
+                        .as_ref()
+                        .as_f64()
+                        .filter(|pct| (0.0..=100.0).contains(pct))
+                };
+                number.ok_or_else(|| {
+                    let kind = if field == "ToleratedFailureCount" { "integer" } else { "percentage" };
+                    self.runtime_fault(
+                        f,
+                        format!(
+                            "The {field}Path field refers to value \"{}\" which is not a valid {kind}: {}",
+                            plain(value.as_ref()),
+                            path.source()
+                        ),
+                    )
+                })
+            }
+        }
+    }
+
+    fn start_map(&mut self, f: u32, pc: u32, index: Index) -> Flow {
+        let program: &'p Program = self.program;
+        let map = &program.maps[index as usize];
+        self.frames[f as usize].retry_pc = pc;
+        let items = match map.items_path {
+            Some(path) => {
+                let frame = &self.frames[f as usize];
+                let make = || self.context(f, None);
+                let scope = Scope::new(&frame.work, &make);
+                match program.paths[path as usize].resolve(&scope) {
+                    Ok(value) => value.into_owned(),
+                    Err(err) => return Flow::Fault(self.runtime_fault(f, err)),
+                }
+            }
+            None => self.frames[f as usize].work.clone(),
+        };
+        let Value::Array(items) = items else {
+            let message = format!("Map state input must be an array but was: {}", items);
+            return Flow::Fault(self.runtime_fault(f, message));
+        };
+        let max_concurrency = match map
+            .max_concurrency
+            .as_ref()
+            .map(|seconds| self.seconds(f, seconds, "MaxConcurrency"))
+            .transpose()
+        {
+            Ok(value) => value.unwrap_or(0) as usize,
+            Err(fault) => return Flow::Fault(fault),
+        };
+        let tolerated_count = match map
+            .tolerated_failure_count
+            .as_ref()
+            .map(|t| self.tolerance(f, t, "ToleratedFailureCount"))
+            .transpose()
+        {
+            Ok(value) => value.map(|count| count as u64),
+            Err(fault) => return Flow::Fault(fault),
+        };
+        let tolerated_percentage = match map
+            .tolerated_failure_percentage
+            .as_ref()
+            .map(|t| self.tolerance(f, t, "ToleratedFailurePercentage"))
+            .transpose()
+        {
+            Ok(value) => value,
+            Err(fault) => return Flow::Fault(fault),
+        };
+        let length = items.len();
+        self.event(
+            Some(f),
+            "MapStateStarted",
+            |_: &Value| json!({"mapStateStartedEventDetails": {"length": length}}),
+            &Value::Null,
+        );
+        if items.is_empty() {
+            self.event(
+                Some(f),
+                "MapStateSucceeded",
+                |_: &Value| json!({}),
+                &Value::Null,
+            );
+            self.frames[f as usize].work = Value::Array(Vec::new());
+            return Flow::Continue;
+        }
+        self.frames[f as usize].join = Some(Box::new(Join {
+            is_map: true,
+            results: vec![Value::Null; length],
+            children: Vec::new(),
+            waiting: items
+                .into_iter()
+                .enumerate()
+                .map(|(index, item)| (index as u32, item))
+                .collect(),
+            body: map.processor,
+            running: 0,
+            finished: 0,
+            failures: 0,
+            tolerated_count,
+            tolerated_percentage,
+            max_concurrency,
+        }));
+        self.frames[f as usize].parked = Parked::Children;
+        if let Err(fault) = self.start_iterations(f, index) {
+            self.abort_children(f);
+            return Flow::Fault(fault);
+        }
+        Flow::Park
+    }
+
+    /// Starts Map iterations while MaxConcurrency allows.
+    fn start_iterations(&mut self, f: u32, map_index: Index) -> Result<(), Fault> {
+        let program: &'p Program = self.program;
+        let map = &program.maps[map_index as usize];
+        let name: &'p str = &program.state(self.frames[f as usize].state).name;
+        loop {
+            let Some(join) = self.frames[f as usize].join.as_mut() else {
+                return Ok(());
+            };
+            if join.max_concurrency != 0 && join.running >= join.max_concurrency {
+                return Ok(());
+            }
+            let Some((index, item)) = join.waiting.pop_front() else {
+                return Ok(());
+            };
+            join.running += 1;
+            let body = join.body;
+            let input = match map.item_selector {
+                Some(selector) => {
+                    let built = {
+                        let frame = &self.frames[f as usize];
+                        let make = || self.context(f, Some((index, &item)));
+                        let scope = Scope::new(&frame.work, &make);
+                        eval::build(&program.payloads[selector as usize], &scope)
+                    };
+                    built.map_err(|message| self.runtime_fault(f, message))?
+                }
+                None => item,
+            };
+            self.event(Some(f), "MapIterationStarted", |_: &Value| {
+                json!({"mapIterationStartedEventDetails": {"index": index, "name": name}})
+            }, &Value::Null);
+            let child = self.spawn(body, input, Some((f, index)));
+            if let Some(join) = self.frames[f as usize].join.as_mut() {
+                join.children.push(child);
+            }
+        }
+    }
+
+    fn abort_children(&mut self, f: u32) {
+        if let Some(join) = self.frames[f as usize].join.take() {
+            for child in join.children {
+                if self.frames[child as usize].live {
+                    self.abort(child);
+                }
+            }
+        }
+    }
+
+    /// A child frame ended: record its result in the parent's join.
+    fn child_finished(&mut self, parent: u32, slot: u32, result: Result<Value, Fault>) {
+        let program: &'p Program = self.program;
+        let name: &'p str = &program.state(self.frames[parent as usize].state).name;
+        let Some(join) = self.frames[parent as usize].join.as_mut() else {
+            return;
+        };
+        join.running -= 1;
+        join.finished += 1;
+        let is_map = join.is_map;
+        match result {
+            Ok(value) => {
+                join.results[slot as usize] = value;
+                if is_map {
+                    self.event(Some(parent), "MapIterationSucceeded", |_: &Value| {
+                        json!({"mapIterationSucceededEventDetails": {"index": slot, "name": name}})
+                    }, &Value::Null);
+                }
+            }
+            Err(fault) => {
+                join.failures += 1;
+                let total = join.results.len();
+                let tolerated = is_map
+                    && (join.tolerated_count.is_some() || join.tolerated_percentage.is_some())
+                    && join
+                        .tolerated_count
+                        .is_none_or(|count| join.failures as u64 <= count)
+                    && join
+                        .tolerated_percentage
+                        .is_none_or(|pct| (join.failures as f64) * 100.0 / (total as f64) <= pct);
+                let has_tolerance =
+                    join.tolerated_count.is_some() || join.tolerated_percentage.is_some();
+                if is_map {
+                    self.event(Some(parent), "MapIterationFailed", |_: &Value| {
+                        json!({"mapIterationFailedEventDetails": {"index": slot, "name": name}})
+                    }, &Value::Null);
+                }
+                if tolerated {
+                    if let Some(join) = self.frames[parent as usize].join.as_mut() {
+                        join.results[slot as usize] = error_output(&fault);
+                    }
+                } else {
+                    self.abort_children(parent);
+                    let failed = if is_map {
+                        "MapStateFailed"
+                    } else {
+                        "ParallelStateFailed"
+                    };
+                    self.event(Some(parent), failed, |_: &Value| json!({}), &Value::Null);
+                    let fault = if has_tolerance {
+                        Fault::new(
+                            "States.ExceedToleratedFailureThreshold",
+                            "The specified tolerated failure threshold was exceeded",
+                        )
+                    } else {
+                        fault
+                    };
+                    self.frames[parent as usize].parked = Parked::No;
+                    self.on_fault(parent, fault);
+                    self.resume_if_runnable(parent);
+                    return;
+                }
+            }
+        }
+        let Some(join) = self.frames[parent as usize].join.as_ref() else {
+            return;
+        };
+        if join.finished == join.results.len() {
+            let join = self.frames[parent as usize].join.take().map(|join| *join);
+            if let Some(join) = join {
+                for child in &join.children {
+                    if self.frames[*child as usize].live {
+                        self.release(*child);
+                    }
+                }
+                let succeeded = if is_map {
+                    "MapStateSucceeded"
+                } else {
+                    "ParallelStateSucceeded"
+                };
+                self.event(Some(parent), succeeded, |_: &Value| json!({}), &Value::Null);
+                let frame = &mut self.frames[parent as usize];
+                frame.work = Value::Array(join.results);
+                frame.parked = Parked::No;
+                self.queue.push_front(parent);
+            }
+        } else if is_map {
+            let map_index = match program.ops[self.frames[parent as usize].retry_pc as usize] {
+                Op::Map(index) => index,
+                _ => return,
+            };
+            if let Err(fault) = self.start_iterations(parent, map_index) {
+                self.abort_children(parent);
+                self.frames[parent as usize].parked = Parked::No;
+                self.on_fault(parent, fault);
+                self.resume_if_runnable(parent);
+            }
+        }
+    }
+
+    // ----- faults -----
+
+    /// Puts a frame that was handed a result back at the front of the queue, unless it ended
+    /// or waits (a retry back-off).
+    fn resume_if_runnable(&mut self, f: u32) {
+        let frame = &self.frames[f as usize];
+        if self.outcome.is_none() && frame.live && frame.parked == Parked::No {
+            self.queue.push_front(f);
+        }
+    }
+
+    /// Applies the current state's Retry and Catch to a fault, or ends the frame with it.
+    /// It never queues the frame: a caller outside the run loop uses `resume_if_runnable`.
+    fn on_fault(&mut self, f: u32, fault: Fault) {
+        let program: &'p Program = self.program;
+        let error = fault.error.as_deref().unwrap_or("");
+        if TERMINAL_ERRORS.contains(&error) {
+            self.finish_execution(Err(fault));
+            return;
+        }
+        let state = self.frames[f as usize].state;
+        let code = program.state(state);
+        if let Some(position) = code
+            .retry
+            .iter()
+            .position(|retrier| matches_error(&retrier.error_equals, error))
+        {
+            let retrier = &code.retry[position];
+            let attempts = self.frames[f as usize].retries[position];
+            if attempts < retrier.max_attempts {
+                let mut delay = retrier.interval_ms as f64
+                    * retrier.backoff_rate.powi(attempts.min(1000) as i32);
+                if let Some(max_delay) = retrier.max_delay_ms {
+                    delay = delay.min(max_delay as f64);
+                }
+                if retrier.full_jitter {
+                    delay *= fastrand::f64();
+                }
+                let frame = &mut self.frames[f as usize];
+                frame.retries[position] += 1;
+                frame.retry_total += 1;
+                frame.pc = frame.retry_pc;
+                frame.parked = Parked::Timer(self.now.saturating_add(delay.min(1e15) as i64));
+                return;
+            }
+        }
+        if let Some(catcher) = code
+            .catch
+            .iter()
+            .find(|catcher| matches_error(&catcher.error_equals, error))
+        {
+            let output = error_output(&fault);
+            let frame = &mut self.frames[f as usize];
+            let input = std::mem::take(&mut frame.input);
+            let merged = match &catcher.result_path {
+                None => Ok(output),
+                Some(ResultPath::Discard) => Ok(input),
+                Some(ResultPath::Path(path)) => path.put(input, output),
+            };
+            match merged {
+                Ok(value) => {
+                    self.frames[f as usize].work = value;
+                    if let Err(fault) = self.exit(f) {
+                        self.finish_execution(Err(fault));
+                        return;
+                    }
+                    self.frames[f as usize].pc = program.state(catcher.next).entry;
+                }
+                Err(err) => {
+                    let fault = Fault::new("States.ResultPathMatchFailure", err.to_string());
+                    self.finish_frame(f, Err(fault));
+                }
+            }
+            return;
+        }
+        self.finish_frame(f, Err(fault));
+    }
+
+    fn finish_frame(&mut self, f: u32, result: Result<Value, Fault>) {
+        match self.frames[f as usize].parent {
+            None => self.finish_execution(result),
+            Some((parent, slot)) => {
+                self.release(f);
+                self.child_finished(parent, slot, result);
+            }
+        }
+    }
+
+    fn finish_execution(&mut self, result: Result<Value, Fault>) {
+        if self.outcome.is_some() {
+            return;
+        }
+        let outcome = match result {
+            Ok(output) => {
+                self.event(
+                    None,
+                    "ExecutionSucceeded",
+                    |output: &Value| {
+                        io_details("executionSucceededEventDetails", None, "output", output)
+                    },
+                    &output,
+                );
+                Outcome {
+                    status: Status::Succeeded,
+                    output: Some(output),
+                    error: None,
+                    cause: None,
+                }
+            }
+            Err(fault) => {
+                self.event(
+                    None,
+                    "ExecutionFailed",
+                    |_: &Value| {
+                        error_details("executionFailedEventDetails", &fault.error, &fault.cause)
+                    },
+                    &Value::Null,
+                );
+                Outcome {
+                    status: Status::Failed,
+                    output: None,
+                    error: fault.error,
+                    cause: fault.cause,
+                }
+            }
+        };
+        self.outcome = Some(outcome);
+        self.queue.clear();
+        self.requests.clear();
+    }
+
+    fn time_out(&mut self) {
+        if self.outcome.is_some() {
+            return;
+        }
+        self.event(
+            None,
+            "ExecutionTimedOut",
+            |_: &Value| json!({"executionTimedOutEventDetails": {}}),
+            &Value::Null,
+        );
+        self.outcome = Some(timed_out());
+        self.queue.clear();
+        self.requests.clear();
+    }
+}
+
+fn timed_out() -> Outcome {
+    Outcome {
+        status: Status::TimedOut,
+        output: None,
+        error: None,
+        cause: None,
+    }
+}
+
+/// The error output a catcher receives.
+fn error_output(fault: &Fault) -> Value {
+    let mut object = JsonMap::new();
+    if let Some(error) = &fault.error {
+        object.insert("Error".into(), Value::String(error.clone()));
+    }
+    if let Some(cause) = &fault.cause {
+        object.insert("Cause".into(), Value::String(cause.clone()));
+    }
+    Value::Object(object)
+}
+
+/// Whether a retrier's or catcher's `ErrorEquals` matches an error name.
+fn matches_error(error_equals: &[String], error: &str) -> bool {
+    error_equals.iter().any(|name| match name.as_str() {
+        "States.ALL" => !TERMINAL_ERRORS.contains(&error),
+        "States.TaskFailed" => {
+            error != "States.Timeout" && !TERMINAL_ERRORS.contains(&error) && !error.is_empty()
+        }
+        other => other == error,
+    })
+}
+
+/// A value as AWS quotes it in messages: strings bare, everything else as JSON.
+fn plain(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The size of a value serialised as compact JSON, without serialising it.
+pub fn payload_size(value: &Value) -> usize {
+    match value {
+        Value::Null => 4,
+        Value::Bool(true) => 4,
+        Value::Bool(false) => 5,
+        Value::Number(number) => {
+            if let Some(int) = number.as_i64() {
+                itoa_len(int)
+            } else {
+                number.to_string().len()
+            }
+        }
+        Value::String(text) => string_size(text),
+        Value::Array(items) => {
+            2 + items.len().saturating_sub(1) + items.iter().map(payload_size).sum::<usize>()
+        }
+        Value::Object(fields) => {
+            2 + fields.len().saturating_sub(1)
+                + fields
+                    .iter()
+                    .map(|(key, value)| string_size(key) + 1 + payload_size(value))
+                    .sum::<usize>()
+        }
+    }
+}
+
+fn itoa_len(value: i64) -> usize {
+    let mut length = if value < 0 { 2 } else { 1 };
+    let mut rest = value.unsigned_abs() / 10;
+    while rest > 0 {
+        length += 1;
+        rest /= 10;
+    }
+    length
+}
+
+fn string_size(text: &str) -> usize {
+    2 + text
+        .bytes()
+        .map(|byte| match byte {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+            0..=0x1f => 6,
+            _ => 1,
+        })
+        .sum::<usize>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::payload_size;
+    use serde_json::json;
+
+    #[test]
+    fn payload_size_matches_serialisation() {
+        for value in [
+            json!(null),
+            json!({"a": [1, -20, 3.5, "x\"y\n"], "b": {"c": true, "d": false}}),
+            json!([]),
+            json!({}),
+            json!("\u{1}é"),
+        ] {
+            assert_eq!(
+                payload_size(&value),
+                serde_json::to_string(&value).unwrap().len(),
+                "{value}"
+            );
+        }
+    }
+}

@@ -1,0 +1,500 @@
+//! The `stepstream` binary: `validate`, `compile --dump` and `exec`, their exit codes
+//! (0 succeeded / valid, 1 failed or invalid, 2 usage or unusable input) and their messages.
+
+use crate::util::{self, stepstream, write_file};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+fn workload_path(name: &str) -> PathBuf {
+    util::workloads_dir().join(format!("{name}.json"))
+}
+
+/// Writes `definition` as `<name>.json` in `dir`.
+fn write_definition(dir: &Path, name: &str, definition: &Value) -> PathBuf {
+    write_file(
+        dir,
+        &format!("{name}.json"),
+        &serde_json::to_string_pretty(definition).unwrap(),
+    )
+}
+
+/// Runs `validate` on one broken definition and checks it is refused with every `needle` in
+/// the output.
+fn assert_invalid(name: &str, definition: Value, needles: &[&str]) {
+    let dir = util::temp_dir(&format!("cli-invalid-{name}"));
+    let path = write_definition(&dir, name, &definition);
+    let run = stepstream(["validate".as_ref(), path.as_os_str()]);
+    run.assert_code(1);
+    for needle in needles {
+        run.assert_output_contains(needle);
+    }
+}
+
+#[test]
+fn validate_accepts_every_workload() {
+    for workload in util::workloads() {
+        stepstream(["validate".as_ref(), workload.definition_path.as_os_str()]).assert_code(0);
+    }
+}
+
+#[test]
+fn validate_accepts_several_files_at_once() {
+    let run = stepstream([
+        "validate".as_ref(),
+        workload_path("w1-pass-chain").as_os_str(),
+        workload_path("w4-parallel-3").as_os_str(),
+    ]);
+    run.assert_code(0);
+}
+
+#[test]
+fn validate_reports_a_misspelt_next_with_a_suggestion() {
+    assert_invalid(
+        "typo-next",
+        json!({
+            "StartAt": "Charge",
+            "States": {
+                "Charge": {"Type": "Pass", "Next": "Shipp"},
+                "Ship": {"Type": "Succeed"}
+            }
+        }),
+        &["/States/Charge/Next", "did you mean", "Ship"],
+    );
+}
+
+#[test]
+fn validate_reports_a_missing_start_at() {
+    assert_invalid(
+        "missing-start-at",
+        json!({"States": {"Only": {"Type": "Succeed"}}}),
+        &["StartAt"],
+    );
+}
+
+#[test]
+fn validate_reports_an_unknown_field() {
+    assert_invalid(
+        "unknown-field",
+        json!({
+            "StartAt": "Shape",
+            "States": {"Shape": {"Type": "Pass", "ResultPth": "$.x", "End": true}}
+        }),
+        &["/States/Shape/ResultPth", "did you mean", "ResultPath"],
+    );
+}
+
+#[test]
+fn validate_reports_states_all_that_is_not_last() {
+    assert_invalid(
+        "states-all-not-last",
+        json!({
+            "StartAt": "Work",
+            "States": {
+                "Work": {
+                    "Type": "Parallel",
+                    "Branches": [{"StartAt": "B", "States": {"B": {"Type": "Succeed"}}}],
+                    "Catch": [
+                        {"ErrorEquals": ["States.ALL"], "Next": "Recover"},
+                        {"ErrorEquals": ["Custom.Error"], "Next": "Recover"}
+                    ],
+                    "End": true
+                },
+                "Recover": {"Type": "Succeed"}
+            }
+        }),
+        &["/States/Work/Catch/0", "States.ALL"],
+    );
+}
+
+#[test]
+fn validate_reports_a_wait_with_both_seconds_and_timestamp() {
+    assert_invalid(
+        "wait-two-durations",
+        json!({
+            "StartAt": "Pause",
+            "States": {
+                "Pause": {
+                    "Type": "Wait",
+                    "Seconds": 5,
+                    "Timestamp": "2024-01-01T00:00:00Z",
+                    "End": true
+                }
+            }
+        }),
+        &["/States/Pause", "Seconds", "Timestamp"],
+    );
+}
+
+#[test]
+fn validate_reports_a_sync_resource() {
+    assert_invalid(
+        "sync-resource",
+        json!({
+            "StartAt": "Job",
+            "States": {
+                "Job": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::batch:submitJob.sync",
+                    "Parameters": {"JobName": "nightly"},
+                    "End": true
+                }
+            }
+        }),
+        &["/States/Job/Resource", ".sync"],
+    );
+}
+
+#[test]
+fn validate_reports_an_intrinsic_with_the_wrong_number_of_arguments() {
+    assert_invalid(
+        "intrinsic-arity",
+        json!({
+            "StartAt": "Add",
+            "States": {
+                "Add": {
+                    "Type": "Pass",
+                    "Parameters": {"sum.$": "States.MathAdd($.a)"},
+                    "End": true
+                }
+            }
+        }),
+        &["/States/Add/Parameters", "States.MathAdd"],
+    );
+}
+
+#[test]
+fn validate_reports_every_problem_not_just_the_first() {
+    assert_invalid(
+        "several-problems",
+        json!({
+            "StartAt": "Charge",
+            "States": {
+                "Charge": {"Type": "Pass", "Next": "Shipp"},
+                "Ship": {"Type": "Pass", "Nxt": "Charge", "End": true}
+            }
+        }),
+        &["/States/Charge/Next", "/States/Ship/Nxt"],
+    );
+}
+
+#[test]
+fn validate_refuses_a_file_that_is_not_json() {
+    let dir = util::temp_dir("cli-not-json");
+    let path = write_file(&dir, "broken.json", "{\"StartAt\": \"A\", \"States\": {");
+    let run = stepstream(["validate".as_ref(), path.as_os_str()]);
+    run.assert_no_panic();
+    assert!(matches!(run.code, Some(1 | 2)), "{}", run.describe());
+    assert!(
+        !run.stderr.trim().is_empty() || !run.stdout.trim().is_empty(),
+        "{}",
+        run.describe()
+    );
+}
+
+#[test]
+fn validate_refuses_a_missing_file() {
+    let dir = util::temp_dir("cli-missing-file");
+    let run = stepstream(["validate".as_ref(), dir.join("nope.json").as_os_str()]);
+    run.assert_no_panic();
+    assert!(matches!(run.code, Some(1 | 2)), "{}", run.describe());
+    run.assert_output_contains("nope.json");
+}
+
+#[test]
+fn compile_dump_prints_the_program_listing() {
+    let path = workload_path("w1-pass-chain");
+    let run = stepstream(["compile".as_ref(), path.as_os_str(), "--dump".as_ref()]);
+    run.assert_code(0);
+    let state_machine = stepstream::asl::parse(&util::read_text(&path)).expect("W1 validates");
+    let dump = stepstream::compile::compile(&state_machine).dump();
+    assert_eq!(run.stdout.trim_end(), dump.trim_end(), "{}", run.describe());
+}
+
+#[test]
+fn exec_with_inline_input_prints_a_start_sync_execution_response() {
+    let dir = util::temp_dir("cli-exec-inline");
+    let path = write_definition(
+        &dir,
+        "Hello",
+        &json!({
+            "StartAt": "Greet",
+            "States": {
+                "Greet": {
+                    "Type": "Pass",
+                    "Parameters": {"greeting.$": "States.Format('hello {}', $.who)"},
+                    "End": true
+                }
+            }
+        }),
+    );
+    let run = stepstream([
+        "exec".as_ref(),
+        path.as_os_str(),
+        "--input".as_ref(),
+        r#"{"who": "world"}"#.as_ref(),
+        "--name".as_ref(),
+        "greeting-1".as_ref(),
+    ]);
+    run.assert_code(0);
+    let response = run.stdout_json();
+    assert_eq!(response["status"], "SUCCEEDED", "{}", run.describe());
+    assert_eq!(response["name"], "greeting-1", "{}", run.describe());
+    assert!(
+        response["executionArn"]
+            .as_str()
+            .is_some_and(|arn| arn.contains("greeting-1")),
+        "{}",
+        run.describe()
+    );
+    assert!(response.get("startDate").is_some() && response.get("stopDate").is_some());
+    assert_eq!(
+        util::response_output(&response),
+        Some(json!({"greeting": "hello world"}))
+    );
+}
+
+#[test]
+fn exec_of_a_failing_machine_exits_1_with_error_and_cause() {
+    let run = stepstream([
+        "exec".as_ref(),
+        workload_path("w2-choice-route").as_os_str(),
+        "--input".as_ref(),
+        r#"{"id": "x", "source": "s", "detail": {"amount": 1, "user": {"tier": "none"}}}"#.as_ref(),
+    ]);
+    run.assert_code(1);
+    let response = run.stdout_json();
+    assert_eq!(response["status"], "FAILED", "{}", run.describe());
+    assert_eq!(response["error"], "Route.Rejected", "{}", run.describe());
+    assert_eq!(response["cause"], "no rule matched", "{}", run.describe());
+}
+
+#[test]
+fn exec_of_a_timed_out_machine_exits_1() {
+    let dir = util::temp_dir("cli-exec-timeout");
+    let path = write_definition(
+        &dir,
+        "Slow",
+        &json!({
+            "TimeoutSeconds": 5,
+            "StartAt": "Pause",
+            "States": {"Pause": {"Type": "Wait", "Seconds": 60, "End": true}}
+        }),
+    );
+    let run = stepstream([
+        "exec".as_ref(),
+        path.as_os_str(),
+        "--input".as_ref(),
+        "{}".as_ref(),
+        "--time-scale".as_ref(),
+        "0".as_ref(),
+    ]);
+    run.assert_code(1);
+    assert_eq!(
+        run.stdout_json()["status"],
+        "TIMED_OUT",
+        "{}",
+        run.describe()
+    );
+}
+
+const CHECKOUT: &str = r#"{
+  "StartAt": "Charge",
+  "States": {
+    "Charge": {
+      "Type": "Task",
+      "Resource": "arn:aws:lambda:us-east-1:123456789012:function:charge",
+      "Parameters": {"amount.$": "$.amount"},
+      "Retry": [{"ErrorEquals": ["Payment.Busy"], "IntervalSeconds": 1, "MaxAttempts": 2}],
+      "ResultPath": "$.receipt",
+      "Next": "Done"
+    },
+    "Done": {"Type": "Succeed"}
+  }
+}"#;
+
+const CHECKOUT_MOCKS: &str = r#"{
+  "StateMachines": {
+    "Checkout": {
+      "TestCases": {
+        "HappyPath": {"Charge": "ChargeOk"},
+        "Declined": {"Charge": "ChargeDeclined"},
+        "BusyOnce": {"Charge": "ChargeBusyThenOk"}
+      }
+    }
+  },
+  "MockedResponses": {
+    "ChargeOk": {"0": {"Return": {"status": "ok", "id": "r-1"}}},
+    "ChargeDeclined": {"0": {"Throw": {"Error": "Payment.Declined", "Cause": "card declined"}}},
+    "ChargeBusyThenOk": {
+      "0": {"Throw": {"Error": "Payment.Busy", "Cause": "try again"}},
+      "1": {"Return": {"status": "ok", "id": "r-2"}}
+    }
+  }
+}"#;
+
+/// Runs the Checkout machine (file `Checkout.json`, state machine `Checkout` in the mocks)
+/// with one test case of the mock file.
+fn exec_checkout(test_case: &str, mocks: &str) -> util::BinaryRun {
+    let dir = util::temp_dir("cli-exec-mock");
+    let definition = write_file(&dir, "Checkout.json", CHECKOUT);
+    let mock_config = write_file(&dir, "mocks.json", mocks);
+    stepstream([
+        "exec".as_ref(),
+        definition.as_os_str(),
+        "--input".as_ref(),
+        r#"{"amount": 42}"#.as_ref(),
+        "--mock-config".as_ref(),
+        mock_config.as_os_str(),
+        "--test-case".as_ref(),
+        test_case.as_ref(),
+        "--time-scale".as_ref(),
+        "0".as_ref(),
+    ])
+}
+
+#[test]
+fn exec_with_a_mocked_task_returns_its_response() {
+    let run = exec_checkout("HappyPath", CHECKOUT_MOCKS);
+    run.assert_code(0);
+    assert_eq!(
+        util::response_output(&run.stdout_json()),
+        Some(json!({"amount": 42, "receipt": {"status": "ok", "id": "r-1"}})),
+        "{}",
+        run.describe()
+    );
+}
+
+#[test]
+fn exec_with_a_mocked_task_that_throws_fails() {
+    let run = exec_checkout("Declined", CHECKOUT_MOCKS);
+    run.assert_code(1);
+    let response = run.stdout_json();
+    assert_eq!(response["status"], "FAILED", "{}", run.describe());
+    assert_eq!(response["error"], "Payment.Declined", "{}", run.describe());
+    assert_eq!(response["cause"], "card declined", "{}", run.describe());
+}
+
+#[test]
+fn exec_with_a_mocked_task_retries_through_the_next_response() {
+    let run = exec_checkout("BusyOnce", CHECKOUT_MOCKS);
+    run.assert_code(0);
+    assert_eq!(
+        util::response_output(&run.stdout_json()),
+        Some(json!({"amount": 42, "receipt": {"status": "ok", "id": "r-2"}})),
+        "{}",
+        run.describe()
+    );
+}
+
+#[test]
+fn exec_with_a_mock_file_that_is_not_json_is_a_usage_error() {
+    let run = exec_checkout("HappyPath", "{\"StateMachines\": ");
+    run.assert_code(2);
+    run.assert_output_contains("mocks.json");
+}
+
+#[test]
+fn exec_with_a_mock_file_of_the_wrong_shape_is_a_usage_error() {
+    let run = exec_checkout(
+        "HappyPath",
+        r#"{"StateMachines": [], "MockedResponses": 7}"#,
+    );
+    run.assert_code(2);
+    assert!(
+        !run.stderr.trim().is_empty(),
+        "expected a message on stderr\n{}",
+        run.describe()
+    );
+}
+
+#[test]
+fn exec_with_a_mock_naming_an_undefined_response_is_a_usage_error() {
+    let mocks = r#"{
+      "StateMachines": {"Checkout": {"TestCases": {"HappyPath": {"Charge": "NoSuchMock"}}}},
+      "MockedResponses": {}
+    }"#;
+    let run = exec_checkout("HappyPath", mocks);
+    run.assert_code(2);
+    run.assert_output_contains("NoSuchMock");
+}
+
+#[test]
+fn exec_with_an_unknown_test_case_is_a_usage_error() {
+    let run = exec_checkout("NoSuchCase", CHECKOUT_MOCKS);
+    run.assert_code(2);
+    run.assert_output_contains("NoSuchCase");
+}
+
+#[test]
+fn exec_with_invalid_input_json_is_a_usage_error() {
+    let run = stepstream([
+        "exec".as_ref(),
+        workload_path("w1-pass-chain").as_os_str(),
+        "--input".as_ref(),
+        "{not json".as_ref(),
+    ]);
+    run.assert_code(2);
+    assert!(
+        !run.stderr.trim().is_empty(),
+        "expected a message on stderr\n{}",
+        run.describe()
+    );
+    assert!(
+        run.stdout.trim().is_empty(),
+        "expected nothing on stdout\n{}",
+        run.describe()
+    );
+}
+
+#[test]
+fn exec_with_an_input_file_that_is_not_json_is_a_usage_error() {
+    let dir = util::temp_dir("cli-bad-input-file");
+    let input = write_file(&dir, "input.json", "[1, 2");
+    let run = stepstream([
+        "exec".as_ref(),
+        workload_path("w1-pass-chain").as_os_str(),
+        "--input-file".as_ref(),
+        input.as_os_str(),
+    ]);
+    run.assert_code(2);
+    run.assert_output_contains("input.json");
+}
+
+#[test]
+fn exec_of_an_invalid_definition_exits_2_with_its_problems() {
+    let dir = util::temp_dir("cli-exec-invalid");
+    let path = write_definition(
+        &dir,
+        "Broken",
+        &json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}}}),
+    );
+    let run = stepstream([
+        "exec".as_ref(),
+        path.as_os_str(),
+        "--input".as_ref(),
+        "{}".as_ref(),
+    ]);
+    run.assert_code(2);
+    run.assert_output_contains("/States/A/Next");
+}
+
+#[test]
+fn exec_usage_errors_exit_2() {
+    let w1 = workload_path("w1-pass-chain");
+    let w1 = w1.to_str().expect("a UTF-8 path");
+    let usage_errors: &[&[&str]] = &[
+        &["exec"],
+        &["exec", w1, "--input", "{}", "--no-such-option"],
+        &["exec", w1, "--input", "{}", "--time-scale", "fast"],
+        &["no-such-command"],
+    ];
+    for args in usage_errors {
+        let run = stepstream(*args);
+        run.assert_code(2);
+        assert!(
+            !run.stderr.trim().is_empty(),
+            "expected a message on stderr\n{}",
+            run.describe()
+        );
+    }
+}

@@ -1,0 +1,774 @@
+//! The conformance corpus: state machines, inputs and what real AWS Step Functions made of them
+//! (tests/data/conformance/README.md says how to compare). Every selected case runs; the test
+//! fails when a case fails that tests/data/conformance-known-failures.txt does not list.
+//!
+//! Environment:
+//! - `CONFORMANCE_FILTER=substring`: run only the cases whose id contains it.
+//! - `CONFORMANCE_VERBOSE=1`: print expected and actual in full for each failure.
+//! - `UPDATE_KNOWN_FAILURES=1`: rewrite the known-failures list with today's failures.
+//!
+//! The full report is also written to `target/tmp/conformance-report.txt`.
+
+use crate::util::{self, brief, json_diff, shorten};
+use serde_json::{json, Value};
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::panic::{self, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::{mpsc, Mutex, Once};
+use std::time::Duration;
+use stepstream::tasks::{Fault, MockConfig, TaskCall, TaskHandler};
+use stepstream::{asl, compile, exec};
+
+/// How long one case may run (on a virtual clock, so only a hang comes near it).
+const CASE_TIME_LIMIT: Duration = Duration::from_secs(10);
+
+fn corpus_path() -> PathBuf {
+    util::data_dir().join("conformance/aws-recorded.jsonl")
+}
+
+fn known_failures_path() -> PathBuf {
+    util::data_dir().join("conformance-known-failures.txt")
+}
+
+/// Why this suite leaves a case out, or `None` when it runs the case.
+///
+/// This suite runs the JSONPath cases that use no variables. JSONata (`QueryLanguage`) and
+/// variables (`Assign`, `$name` references) belong to a later suite; widen the selection here
+/// when the engine supports them.
+fn excluded_from_jsonpath_suite(features: &[String]) -> Option<&'static str> {
+    if features.iter().any(|f| f == "queryLanguage:JSONata") {
+        Some("queryLanguage:JSONata")
+    } else if features.iter().any(|f| f.starts_with("variables:")) {
+        Some("variables:*")
+    } else if features.iter().any(|f| f == "field:Assign") {
+        Some("field:Assign")
+    } else {
+        None
+    }
+}
+
+#[test]
+fn conformance() {
+    let filter = std::env::var("CONFORMANCE_FILTER")
+        .ok()
+        .filter(|f| !f.is_empty());
+    let verbose = env_flag("CONFORMANCE_VERBOSE");
+    let update_known_failures = env_flag("UPDATE_KNOWN_FAILURES");
+    assert!(
+        !(update_known_failures && filter.is_some()),
+        "UPDATE_KNOWN_FAILURES=1 needs the whole corpus: unset CONFORMANCE_FILTER"
+    );
+
+    let cases: Vec<Value> = util::read_json_lines(&corpus_path());
+    let known_failures = read_known_failures();
+
+    let mut skipped: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut filtered_out = 0;
+    let mut results: Vec<CaseResult> = Vec::new();
+    for case in &cases {
+        let id = case["id"]
+            .as_str()
+            .expect("every case has an id")
+            .to_owned();
+        let features = features_of(case);
+        if let Some(reason) = excluded_from_jsonpath_suite(&features) {
+            *skipped.entry(reason).or_default() += 1;
+            continue;
+        }
+        if filter.as_deref().is_some_and(|f| !id.contains(f)) {
+            filtered_out += 1;
+            continue;
+        }
+        let outcome = run_case_isolated(case);
+        let verdict = match &outcome {
+            Ok(actual) => compare(case, actual),
+            Err(reason) => Err(reason.clone()),
+        };
+        results.push(CaseResult {
+            id,
+            features,
+            verdict,
+            outcome,
+        });
+    }
+
+    let mut report = String::new();
+    write_report(
+        &mut report,
+        &cases,
+        &results,
+        &skipped,
+        filtered_out,
+        verbose,
+    );
+
+    let failing: BTreeSet<&str> = results
+        .iter()
+        .filter(|r| r.verdict.is_err())
+        .map(|r| r.id.as_str())
+        .collect();
+    let ran: BTreeSet<&str> = results.iter().map(|r| r.id.as_str()).collect();
+    let unexpected: Vec<&CaseResult> = results
+        .iter()
+        .filter(|r| r.verdict.is_err() && !known_failures.contains_key(&r.id))
+        .collect();
+    let now_passing: Vec<&String> = known_failures
+        .keys()
+        .filter(|id| ran.contains(id.as_str()) && !failing.contains(id.as_str()))
+        .collect();
+    let all_ids: BTreeSet<&str> = cases.iter().filter_map(|c| c["id"].as_str()).collect();
+    let unknown_ids: Vec<&String> = known_failures
+        .keys()
+        .filter(|id| !all_ids.contains(id.as_str()))
+        .collect();
+
+    if !now_passing.is_empty() {
+        let _ = writeln!(
+            report,
+            "\n{} case(s) in {} now pass; remove them from the list:",
+            now_passing.len(),
+            known_failures_path().display()
+        );
+        for id in &now_passing {
+            let _ = writeln!(report, "  {id}");
+        }
+    }
+    if !unknown_ids.is_empty() {
+        let _ = writeln!(
+            report,
+            "\nthe known-failures list names cases the corpus does not have:"
+        );
+        for id in &unknown_ids {
+            let _ = writeln!(report, "  {id}");
+        }
+    }
+    if !unexpected.is_empty() {
+        let _ = writeln!(
+            report,
+            "\n{} case(s) fail that {} does not list:",
+            unexpected.len(),
+            known_failures_path().display()
+        );
+        for result in &unexpected {
+            let _ = writeln!(report, "  {}  # {}", result.id, reason_of(result));
+        }
+    }
+
+    if update_known_failures {
+        write_known_failures(&results);
+        let _ = writeln!(
+            report,
+            "\nrewrote {} with {} failing case(s)",
+            known_failures_path().display(),
+            failing.len()
+        );
+    }
+
+    let report_path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("conformance-report.txt");
+    let _ = std::fs::write(&report_path, &report);
+    println!("{report}");
+    let passed = results.iter().filter(|r| r.verdict.is_ok()).count();
+    let _ = writeln!(
+        std::io::stderr(),
+        "conformance: {passed}/{} passed, {} skipped, {} unlisted failure(s); report in {}",
+        results.len(),
+        skipped.values().sum::<usize>(),
+        if update_known_failures {
+            0
+        } else {
+            unexpected.len()
+        },
+        report_path.display()
+    );
+
+    assert!(
+        update_known_failures || unexpected.is_empty(),
+        "{} conformance case(s) fail that {} does not list (see the report above)",
+        unexpected.len(),
+        known_failures_path().display()
+    );
+}
+
+fn env_flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+fn features_of(case: &Value) -> Vec<String> {
+    case["features"]
+        .as_array()
+        .map(|fs| {
+            fs.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What the engine made of one case.
+#[derive(Debug)]
+struct Actual {
+    status: String,
+    output: Option<Value>,
+    error: Option<String>,
+    cause: Option<String>,
+    /// Each task invocation's (state name, parameters), in order.
+    task_calls: Vec<(String, Value)>,
+    history_types: Vec<String>,
+}
+
+struct CaseResult {
+    id: String,
+    features: Vec<String>,
+    /// `Err` holds the one-line reason the case fails.
+    verdict: Result<(), String>,
+    /// What the engine did, or why it could not run the case.
+    outcome: Result<Actual, String>,
+}
+
+fn reason_of(result: &CaseResult) -> String {
+    match &result.verdict {
+        Ok(()) => "passes".to_owned(),
+        Err(reason) => reason.clone(),
+    }
+}
+
+/// Runs one case on its own thread, so that a panic becomes a failure with its message and a
+/// hang becomes a failure after `CASE_TIME_LIMIT` (the stuck thread is left behind).
+fn run_case_isolated(case: &Value) -> Result<Actual, String> {
+    install_quiet_panic_hook();
+    let case = case.clone();
+    let (sender, receiver) = mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("conformance-case".to_owned())
+        .stack_size(64 << 20)
+        .spawn(move || {
+            IN_CASE.with(|flag| flag.set(true));
+            let outcome = panic::catch_unwind(AssertUnwindSafe(|| run_case(&case)));
+            let outcome = outcome.unwrap_or_else(|payload| {
+                let location = PANIC_LOCATION.with(|l| l.borrow_mut().take());
+                Err(format!(
+                    "panicked{}: {}",
+                    location.map(|l| format!(" at {l}")).unwrap_or_default(),
+                    panic_message(payload.as_ref())
+                ))
+            });
+            let _ = sender.send(outcome);
+        });
+    if let Err(e) = spawned {
+        return Err(format!("could not start a thread for the case: {e}"));
+    }
+    match receiver.recv_timeout(CASE_TIME_LIMIT) {
+        Ok(outcome) => outcome,
+        Err(mpsc::RecvTimeoutError::Timeout) => Err(format!(
+            "did not finish within {} s of real time (time_scale 0)",
+            CASE_TIME_LIMIT.as_secs()
+        )),
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            Err("the case's thread ended without a result".to_owned())
+        }
+    }
+}
+
+thread_local! {
+    static IN_CASE: Cell<bool> = const { Cell::new(false) };
+    static PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Panics on case threads are reported as failures, not printed; other threads keep the
+/// previous hook.
+fn install_quiet_panic_hook() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            if IN_CASE.with(Cell::get) {
+                let location = info
+                    .location()
+                    .map(|l| format!("{}:{}", l.file(), l.line()));
+                PANIC_LOCATION.with(|l| *l.borrow_mut() = location);
+            } else {
+                previous(info);
+            }
+        }));
+    });
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "(a panic payload that is not a string)".to_owned()
+    }
+}
+
+/// A task handler that logs each call and passes it on.
+struct Recording<'a> {
+    inner: &'a dyn TaskHandler,
+    calls: Mutex<Vec<(String, Value)>>,
+}
+
+impl TaskHandler for Recording<'_> {
+    fn invoke(&self, call: &TaskCall<'_>) -> Option<Result<Value, Fault>> {
+        self.calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((call.state_name.to_owned(), call.parameters.clone()));
+        self.inner.invoke(call)
+    }
+}
+
+/// parse → compile → run with the case's mocks. `Err` is why the case could not run.
+fn run_case(case: &Value) -> Result<Actual, String> {
+    let definition_text = serde_json::to_string(&case["definition"]).expect("a Value serialises");
+    let state_machine = asl::parse(&definition_text).map_err(|problems| {
+        let listed: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        format!("definition rejected: {}", listed.join("; "))
+    })?;
+    let program = compile::compile(&state_machine);
+
+    let mock_config = case.get("mock_config").filter(|m| !m.is_null());
+    let state_machine_name = mock_config
+        .and_then(|m| m["state_machine"].as_str())
+        .unwrap_or("Conformance")
+        .to_owned();
+    let mock_handler = match mock_config {
+        None => None,
+        Some(mock_config) => {
+            let file_text =
+                serde_json::to_string(&mock_config["file"]).expect("a Value serialises");
+            let parsed = MockConfig::parse(&file_text)
+                .map_err(|problems| format!("mock config rejected: {}", problems.join("; ")))?;
+            let test_case = mock_config["test_case"].as_str().unwrap_or("Recorded");
+            let handler = parsed
+                .handler(&state_machine_name, test_case)
+                .map_err(|e| format!("mock config has no handler: {e}"))?;
+            Some(handler)
+        }
+    };
+    let inner: &dyn TaskHandler = match &mock_handler {
+        Some(handler) => handler,
+        None => &util::NoTasks,
+    };
+    let recording = Recording {
+        inner,
+        calls: Mutex::new(Vec::new()),
+    };
+
+    let options = exec::ExecOptions {
+        name: "conformance".to_owned(),
+        state_machine_name,
+        time_scale: 0.0,
+        record_history: true,
+        ..Default::default()
+    };
+    let result = exec::run(&program, case["input"].clone(), &options, &recording);
+
+    Ok(Actual {
+        status: result.status.as_str().to_owned(),
+        output: result.output,
+        error: result.error,
+        cause: result.cause,
+        task_calls: recording
+            .calls
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner()),
+        history_types: result
+            .history
+            .iter()
+            .map(|e| e.event_type.to_owned())
+            .collect(),
+    })
+}
+
+/// Compares as tests/data/conformance/README.md says; `Err` is the first difference.
+fn compare(case: &Value, actual: &Actual) -> Result<(), String> {
+    let expect = &case["expect"];
+    let expected_status = expect["status"].as_str().unwrap_or("?");
+    if actual.status != expected_status {
+        let mut reason = format!("status: expected {expected_status}, got {}", actual.status);
+        if actual.status != "SUCCEEDED" {
+            let _ = write!(
+                reason,
+                " (error {}, cause {})",
+                actual
+                    .error
+                    .as_deref()
+                    .map_or("none".to_owned(), |e| format!("{e:?}")),
+                actual
+                    .cause
+                    .as_deref()
+                    .map_or("none".to_owned(), |c| format!("{:?}", shorten(c, 150)))
+            );
+        }
+        return Err(reason);
+    }
+
+    if let Some(expected_output) = expect.get("output") {
+        match &actual.output {
+            None => return Err("output: expected a value, got none".to_owned()),
+            Some(output) => {
+                if let Some(difference) = json_diff(expected_output, output) {
+                    return Err(format!("output {difference}"));
+                }
+            }
+        }
+    }
+
+    // A run that timed out was recorded with DescribeExecution, which leaves error and cause
+    // out; StartSyncExecution reports States.Timeout, so that is accepted too.
+    let timed_out = expected_status == "TIMED_OUT";
+    match expect.get("error").and_then(Value::as_str) {
+        Some(expected) => {
+            if actual.error.as_deref() != Some(expected) {
+                return Err(format!(
+                    "error: expected {expected:?}, got {:?}",
+                    actual.error
+                ));
+            }
+        }
+        None if timed_out => {
+            if actual
+                .error
+                .as_deref()
+                .is_some_and(|e| e != "States.Timeout")
+            {
+                return Err(format!(
+                    "error: expected none or States.Timeout, got {:?}",
+                    actual.error
+                ));
+            }
+        }
+        None => {
+            if actual.error.is_some() {
+                return Err(format!("error: expected none, got {:?}", actual.error));
+            }
+        }
+    }
+
+    match expect.get("cause").and_then(Value::as_str) {
+        Some(expected) if expect["cause_is_json"].as_bool() == Some(true) => {
+            let expected_json: Value = serde_json::from_str(expected)
+                .map_err(|e| format!("the recorded cause is not JSON: {e}"))?;
+            let Some(cause) = actual.cause.as_deref() else {
+                return Err(format!(
+                    "cause: expected {}, got none",
+                    brief(&expected_json)
+                ));
+            };
+            let actual_json: Value = serde_json::from_str(cause).map_err(|_| {
+                format!(
+                    "cause: expected JSON {}, got {:?}",
+                    brief(&expected_json),
+                    shorten(cause, 100)
+                )
+            })?;
+            if let Some(difference) = json_diff(&expected_json, &actual_json) {
+                return Err(format!("cause (as JSON) {difference}"));
+            }
+        }
+        Some(expected) => {
+            if actual.cause.as_deref() != Some(expected) {
+                return Err(format!(
+                    "cause: expected {:?}, got {:?}",
+                    shorten(expected, 150),
+                    actual.cause.as_deref().map(|c| shorten(c, 150))
+                ));
+            }
+        }
+        None if timed_out => {}
+        None => {
+            if actual.cause.as_deref().is_some_and(|c| !c.is_empty()) {
+                return Err(format!(
+                    "cause: expected none, got {:?}",
+                    actual.cause.as_deref().map(|c| shorten(c, 150))
+                ));
+            }
+        }
+    }
+
+    if let Some(expected_calls) = case
+        .get("expected_task_parameters")
+        .and_then(Value::as_array)
+    {
+        for (index, expected_call) in expected_calls.iter().enumerate() {
+            let expected_state = expected_call["state"].as_str().unwrap_or("?");
+            let Some((state, parameters)) = actual.task_calls.get(index) else {
+                return Err(format!(
+                    "task calls: expected {} call(s), got {} (call {index} to {expected_state:?} missing)",
+                    expected_calls.len(),
+                    actual.task_calls.len()
+                ));
+            };
+            if state != expected_state {
+                return Err(format!(
+                    "task call {index}: expected state {expected_state:?}, got {state:?}"
+                ));
+            }
+            if let Some(difference) = json_diff(&expected_call["parameters"], parameters) {
+                return Err(format!(
+                    "task call {index} ({state}) parameters {difference}"
+                ));
+            }
+        }
+        if actual.task_calls.len() > expected_calls.len() {
+            let (state, _) = &actual.task_calls[expected_calls.len()];
+            return Err(format!(
+                "task calls: expected {} call(s), got {} (extra call to {state:?})",
+                expected_calls.len(),
+                actual.task_calls.len()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether the recorded history's event types match the engine's, when the case recorded one.
+/// Reported for information; it does not decide pass or fail.
+fn history_types_match(case: &Value, actual: &Actual) -> Option<bool> {
+    let recorded = case.get("history")?.as_array()?;
+    let types: Vec<&str> = recorded.iter().filter_map(|e| e["type"].as_str()).collect();
+    Some(
+        types
+            == actual
+                .history_types
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+    )
+}
+
+/// The kind of a failure reason, for the summary: its text up to the first `:`.
+fn reason_kind(reason: &str) -> &str {
+    reason.split(':').next().unwrap_or(reason).trim()
+}
+
+fn write_report(
+    report: &mut String,
+    cases: &[Value],
+    results: &[CaseResult],
+    skipped: &BTreeMap<&'static str, usize>,
+    filtered_out: usize,
+    verbose: bool,
+) {
+    let total = results.len();
+    let passed = results.iter().filter(|r| r.verdict.is_ok()).count();
+    let _ = writeln!(
+        report,
+        "== conformance: tests/data/conformance/aws-recorded.jsonl =="
+    );
+    let _ = writeln!(
+        report,
+        "passed {passed}/{total} ({:.1}%) of the cases run; corpus has {} cases",
+        percent(passed, total),
+        cases.len()
+    );
+    let skipped_total: usize = skipped.values().sum();
+    let _ = writeln!(
+        report,
+        "skipped {skipped_total} (not in the JSONPath suite; a case counts under its first reason):"
+    );
+    for (reason, count) in skipped {
+        let _ = writeln!(report, "  {count:4}  {reason}");
+    }
+    if filtered_out > 0 {
+        let _ = writeln!(report, "left out by CONFORMANCE_FILTER: {filtered_out}");
+    }
+
+    let by_id: BTreeMap<&str, &Value> = cases
+        .iter()
+        .filter_map(|c| Some((c["id"].as_str()?, c)))
+        .collect();
+    let with_history: Vec<bool> = results
+        .iter()
+        .filter_map(|r| {
+            let actual = r.outcome.as_ref().ok()?;
+            history_types_match(by_id.get(r.id.as_str())?, actual)
+        })
+        .collect();
+    let _ = writeln!(
+        report,
+        "history event types match (for information, not compared): {}/{} of the cases run that recorded a history",
+        with_history.iter().filter(|m| **m).count(),
+        with_history.len()
+    );
+
+    let mut by_feature: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for result in results {
+        for feature in &result.features {
+            let entry = by_feature.entry(feature.as_str()).or_default();
+            entry.1 += 1;
+            if result.verdict.is_ok() {
+                entry.0 += 1;
+            }
+        }
+    }
+    let width = by_feature
+        .keys()
+        .map(|f| f.chars().count())
+        .max()
+        .unwrap_or(7)
+        .max(7);
+    let _ = writeln!(report, "\n{:<width$}  passed/total", "feature");
+    for (feature, (feature_passed, feature_total)) in &by_feature {
+        let _ = writeln!(
+            report,
+            "{feature:<width$}  {:>6}  {:5.1}%",
+            format!("{feature_passed}/{feature_total}"),
+            percent(*feature_passed, *feature_total)
+        );
+    }
+
+    let failures: Vec<&CaseResult> = results.iter().filter(|r| r.verdict.is_err()).collect();
+    if failures.is_empty() {
+        return;
+    }
+    let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+    for result in &failures {
+        if let Err(reason) = &result.verdict {
+            *kinds.entry(reason_kind(reason)).or_default() += 1;
+        }
+    }
+    let mut kinds: Vec<(&str, usize)> = kinds.into_iter().collect();
+    kinds.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let _ = writeln!(report, "\nfailures by kind:");
+    for (kind, count) in kinds {
+        let _ = writeln!(report, "  {count:4}  {kind}");
+    }
+
+    let _ = writeln!(report, "\nfailing cases ({}):", failures.len());
+    for result in &failures {
+        let _ = writeln!(report, "{}\n    {}", result.id, reason_of(result));
+        if verbose {
+            if let Some(case) = by_id.get(result.id.as_str()) {
+                write_verbose(report, case, result);
+            }
+        }
+    }
+}
+
+fn write_verbose(report: &mut String, case: &Value, result: &CaseResult) {
+    let pretty = |value: &Value| serde_json::to_string_pretty(value).unwrap_or_default();
+    let indent = |text: String| text.replace('\n', "\n      ");
+    let _ = writeln!(report, "    definition: {}", case["definition"]);
+    let _ = writeln!(report, "    input: {}", case["input"]);
+    let _ = writeln!(
+        report,
+        "    expected:\n      {}",
+        indent(pretty(&case["expect"]))
+    );
+    if let Some(calls) = case.get("expected_task_parameters") {
+        let _ = writeln!(
+            report,
+            "    expected task calls:\n      {}",
+            indent(pretty(calls))
+        );
+    }
+    match &result.outcome {
+        Ok(actual) => {
+            let actual_json = json!({
+                "status": actual.status,
+                "output": actual.output,
+                "error": actual.error,
+                "cause": actual.cause,
+            });
+            let _ = writeln!(
+                report,
+                "    actual:\n      {}",
+                indent(pretty(&actual_json))
+            );
+            if !actual.task_calls.is_empty() || case.get("expected_task_parameters").is_some() {
+                let calls: Vec<Value> = actual
+                    .task_calls
+                    .iter()
+                    .map(|(state, parameters)| json!({"state": state, "parameters": parameters}))
+                    .collect();
+                let _ = writeln!(
+                    report,
+                    "    actual task calls:\n      {}",
+                    indent(pretty(&Value::Array(calls)))
+                );
+            }
+            if let Some(recorded) = case.get("history").and_then(Value::as_array) {
+                let types: Vec<&str> = recorded.iter().filter_map(|e| e["type"].as_str()).collect();
+                let _ = writeln!(report, "    recorded history: {}", types.join(", "));
+                let _ = writeln!(
+                    report,
+                    "    actual history:   {}",
+                    actual.history_types.join(", ")
+                );
+            }
+        }
+        Err(reason) => {
+            let _ = writeln!(report, "    could not run: {reason}");
+        }
+    }
+}
+
+fn percent(part: usize, whole: usize) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        100.0 * part as f64 / whole as f64
+    }
+}
+
+/// The known-failures list: `<case id>  # reason` per line; `#` starts a comment line.
+fn read_known_failures() -> BTreeMap<String, String> {
+    let path = known_failures_path();
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let mut known = BTreeMap::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (id, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+        let reason = rest.trim().trim_start_matches('#').trim();
+        known.insert(id.to_owned(), reason.to_owned());
+    }
+    known
+}
+
+fn write_known_failures(results: &[CaseResult]) {
+    let path = known_failures_path();
+    let previous = std::fs::read_to_string(&path).unwrap_or_default();
+    let mut text: String = previous
+        .lines()
+        .take_while(|line| line.trim().is_empty() || line.trim_start().starts_with('#'))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    for result in results {
+        if let Err(reason) = &result.verdict {
+            let one_line = reason.replace(['\n', '\r'], " ");
+            let _ = writeln!(text, "{}  # {}", result.id, shorten(&one_line, 200));
+        }
+    }
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+}
+
+#[test]
+fn case_selection_leaves_out_jsonata_and_variables() {
+    let features = |list: &[&str]| list.iter().map(|f| f.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        excluded_from_jsonpath_suite(&features(&["state:Pass"])),
+        None
+    );
+    assert_eq!(
+        excluded_from_jsonpath_suite(&features(&["queryLanguage:JSONata", "state:Pass"])),
+        Some("queryLanguage:JSONata")
+    );
+    assert_eq!(
+        excluded_from_jsonpath_suite(&features(&["variables:ref"])),
+        Some("variables:*")
+    );
+    assert_eq!(
+        excluded_from_jsonpath_suite(&features(&["field:Assign"])),
+        Some("field:Assign")
+    );
+}

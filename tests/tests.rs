@@ -1,0 +1,19 @@
+// stepstream's integration tests: one binary, `cargo test --test tests`.
+//
+// Modules:
+// - util:        helpers shared by the others: test data paths, JSON lines, JSON comparison
+//                (numbers compared numerically), running the `stepstream` binary.
+// - conformance: the cases recorded against AWS (tests/data/conformance/aws-recorded.jsonl),
+//                checked against tests/data/conformance-known-failures.txt.
+// - workloads:   the benchmark workloads (tests/data/workloads) against expected.json, in
+//                process and through the binary.
+// - cli:         the binary's commands, exit codes and error messages.
+// - golden:      compiled-program listings checked against tests/golden/*.dump
+//                (`UPDATE_GOLDEN=1 cargo test --test tests golden` rewrites them).
+
+mod util;
+
+mod cli;
+mod conformance;
+mod golden;
+mod workloads;
