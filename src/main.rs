@@ -10,6 +10,22 @@ use stepstream::exec::{self, ExecOptions, Status};
 use stepstream::tasks::{mock, MockConfig, TaskHandler};
 use stepstream::{asl, compile};
 
+/// Prints a line to stdout; a closed pipe (`stepstream … | head`) is not an error.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// Prints to stdout without a newline, ignoring a closed pipe.
+macro_rules! out_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -113,17 +129,17 @@ fn validate(files: &[PathBuf]) -> Result<u8, Failure> {
     for file in files {
         let text = read(file)?;
         match asl::parse(&text) {
-            Ok(_) => println!("{}: valid", file.display()),
+            Ok(_) => out!("{}: valid", file.display()),
             Err(problems) => {
                 invalid = true;
-                println!(
+                out!(
                     "{}: {} problem{}",
                     file.display(),
                     problems.len(),
                     if problems.len() == 1 { "" } else { "s" }
                 );
                 for problem in problems {
-                    println!("  {problem}");
+                    out!("  {problem}");
                 }
             }
         }
@@ -151,9 +167,9 @@ fn load_program(file: &Path) -> Result<compile::Program, Failure> {
 fn compile_file(file: &Path, dump: bool) -> Result<u8, Failure> {
     let program = load_program(file)?;
     if dump {
-        print!("{}", program.dump());
+        out_raw!("{}", program.dump());
     } else {
-        println!(
+        out!(
             "{}: {} states, {} ops",
             file.display(),
             program.states.len(),
@@ -177,10 +193,16 @@ fn exec_command(args: ExecArgs) -> Result<u8, Failure> {
     }
 
     let state_machine = args.state_machine.clone().unwrap_or_else(|| {
-        args.file.file_stem().map_or_else(
-            || "StateMachine".into(),
-            |stem| stem.to_string_lossy().into_owned(),
-        )
+        // `order.asl.json` is the state machine `order`.
+        let file_name = args
+            .file
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match file_name.split('.').next() {
+            Some(stem) if !stem.is_empty() => stem.to_string(),
+            _ => "StateMachine".to_string(),
+        }
     });
     let mock_config = match &args.mock_config {
         Some(path) => Some(MockConfig::load(path).map_err(|err| usage(err.to_string()))?),
@@ -227,7 +249,7 @@ fn exec_command(args: ExecArgs) -> Result<u8, Failure> {
         printed["events"] =
             Value::Array(result.history.iter().map(|event| event.to_json()).collect());
     }
-    println!(
+    out!(
         "{}",
         serde_json::to_string_pretty(&printed).unwrap_or_default()
     );
