@@ -259,7 +259,7 @@ fn exec_of_a_failing_machine_exits_1_with_error_and_cause() {
         "exec".as_ref(),
         workload_path("w2-choice-route").as_os_str(),
         "--input".as_ref(),
-        r#"{"id": "x", "source": "s", "detail": {"amount": 1, "user": {"tier": "none"}}}"#.as_ref(),
+        r#"{"id": "x", "source": "s", "detail": {"amount": 1, "flag": false, "user": {"tier": "none", "age": 50}}}"#.as_ref(),
     ]);
     run.assert_code(1);
     let response = run.stdout_json();
@@ -457,7 +457,12 @@ fn exec_with_an_input_file_that_is_not_json_is_a_usage_error() {
         input.as_os_str(),
     ]);
     run.assert_code(2);
-    run.assert_output_contains("input.json");
+    run.assert_output_contains("input");
+    assert!(
+        run.stdout.trim().is_empty(),
+        "expected nothing on stdout\n{}",
+        run.describe()
+    );
 }
 
 #[test]

@@ -9,6 +9,7 @@
 //!
 //! The full report is also written to `target/tmp/conformance-report.txt`.
 
+use crate::util::json::{json_diff_by, matches_with_placeholders};
 use crate::util::{self, brief, json_diff, shorten};
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
@@ -125,26 +126,29 @@ fn conformance() {
         .filter(|id| !all_ids.contains(id.as_str()))
         .collect();
 
+    // Notes on the list itself are shown even when the test passes (stderr is not captured).
+    let mut list_notes = String::new();
     if !now_passing.is_empty() {
         let _ = writeln!(
-            report,
+            list_notes,
             "\n{} case(s) in {} now pass; remove them from the list:",
             now_passing.len(),
             known_failures_path().display()
         );
         for id in &now_passing {
-            let _ = writeln!(report, "  {id}");
+            let _ = writeln!(list_notes, "  {id}");
         }
     }
     if !unknown_ids.is_empty() {
         let _ = writeln!(
-            report,
+            list_notes,
             "\nthe known-failures list names cases the corpus does not have:"
         );
         for id in &unknown_ids {
-            let _ = writeln!(report, "  {id}");
+            let _ = writeln!(list_notes, "  {id}");
         }
     }
+    report.push_str(&list_notes);
     if !unexpected.is_empty() {
         let _ = writeln!(
             report,
@@ -171,6 +175,7 @@ fn conformance() {
     let _ = std::fs::write(&report_path, &report);
     println!("{report}");
     let passed = results.iter().filter(|r| r.verdict.is_ok()).count();
+    let _ = write!(std::io::stderr(), "{list_notes}");
     let _ = writeln!(
         std::io::stderr(),
         "conformance: {passed}/{} passed, {} skipped, {} unlisted failure(s); report in {}",
@@ -237,17 +242,27 @@ fn reason_of(result: &CaseResult) -> String {
 }
 
 /// Runs one case on its own thread, so that a panic becomes a failure with its message and a
-/// hang becomes a failure after `CASE_TIME_LIMIT` (the stuck thread is left behind).
+/// hang becomes a failure after `CASE_TIME_LIMIT` (the stuck thread is left behind; the virtual
+/// clock makes waits instant, so only a hang comes near the limit).
 fn run_case_isolated(case: &Value) -> Result<Actual, String> {
-    install_quiet_panic_hook();
     let case = case.clone();
+    isolated(CASE_TIME_LIMIT, move || run_case(&case))
+}
+
+/// Runs `work` on a thread of its own: a panic becomes `Err` with its message and place, and
+/// so does not finishing within `time_limit`.
+fn isolated<T: Send + 'static>(
+    time_limit: Duration,
+    work: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    install_quiet_panic_hook();
     let (sender, receiver) = mpsc::channel();
     let spawned = std::thread::Builder::new()
         .name("conformance-case".to_owned())
         .stack_size(64 << 20)
         .spawn(move || {
             IN_CASE.with(|flag| flag.set(true));
-            let outcome = panic::catch_unwind(AssertUnwindSafe(|| run_case(&case)));
+            let outcome = panic::catch_unwind(AssertUnwindSafe(work));
             let outcome = outcome.unwrap_or_else(|payload| {
                 let location = PANIC_LOCATION.with(|l| l.borrow_mut().take());
                 Err(format!(
@@ -261,11 +276,11 @@ fn run_case_isolated(case: &Value) -> Result<Actual, String> {
     if let Err(e) = spawned {
         return Err(format!("could not start a thread for the case: {e}"));
     }
-    match receiver.recv_timeout(CASE_TIME_LIMIT) {
+    match receiver.recv_timeout(time_limit) {
         Ok(outcome) => outcome,
         Err(mpsc::RecvTimeoutError::Timeout) => Err(format!(
-            "did not finish within {} s of real time (time_scale 0)",
-            CASE_TIME_LIMIT.as_secs()
+            "did not finish within {:.1} s of real time",
+            time_limit.as_secs_f64()
         )),
         Err(mpsc::RecvTimeoutError::Disconnected) => {
             Err("the case's thread ended without a result".to_owned())
@@ -307,6 +322,42 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
+/// The account the cases were recorded in (as their resource ARNs show).
+const RECORDED_ACCOUNT: &str = "111111111111";
+
+/// Serves the Task states of the few cases recorded without mocks (Tasks inside DISTRIBUTED
+/// Maps, whose child executions were not recorded) by returning the parameters: those
+/// recordings are consistent with the echo function their tests invoke.
+struct EchoTasks;
+
+impl TaskHandler for EchoTasks {
+    fn invoke(&self, call: &TaskCall<'_>) -> Option<Result<Value, Fault>> {
+        Some(Ok(call.parameters.clone()))
+    }
+}
+
+/// The placeholders that masked run-specific values in a case's recorded history (and so in
+/// its `expected_task_parameters`), e.g. `<region>` or `lambda_function_name`. Compound ones
+/// (`arn:<partition>:`) are left out: their parts are listed on their own.
+fn placeholders_of(case: &Value) -> Vec<String> {
+    case["history_notes"]["placeholder_tokens"]
+        .as_array()
+        .map(|tokens| {
+            tokens
+                .iter()
+                .filter_map(Value::as_str)
+                .filter(|token| {
+                    let bracketed = token.starts_with('<')
+                        && token.ends_with('>')
+                        && token.matches('<').count() == 1;
+                    bracketed || !token.contains('<')
+                })
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A task handler that logs each call and passes it on.
 struct Recording<'a> {
     inner: &'a dyn TaskHandler,
@@ -342,8 +393,8 @@ fn run_case(case: &Value) -> Result<Actual, String> {
         Some(mock_config) => {
             let file_text =
                 serde_json::to_string(&mock_config["file"]).expect("a Value serialises");
-            let parsed = MockConfig::parse(&file_text)
-                .map_err(|problems| format!("mock config rejected: {}", problems.join("; ")))?;
+            let parsed =
+                MockConfig::parse(&file_text).map_err(|e| format!("mock config rejected: {e}"))?;
             let test_case = mock_config["test_case"].as_str().unwrap_or("Recorded");
             let handler = parsed
                 .handler(&state_machine_name, test_case)
@@ -353,7 +404,7 @@ fn run_case(case: &Value) -> Result<Actual, String> {
     };
     let inner: &dyn TaskHandler = match &mock_handler {
         Some(handler) => handler,
-        None => &util::NoTasks,
+        None => &EchoTasks,
     };
     let recording = Recording {
         inner,
@@ -363,6 +414,7 @@ fn run_case(case: &Value) -> Result<Actual, String> {
     let options = exec::ExecOptions {
         name: "conformance".to_owned(),
         state_machine_name,
+        account: RECORDED_ACCOUNT.to_owned(),
         time_scale: 0.0,
         record_history: true,
         ..Default::default()
@@ -496,6 +548,10 @@ fn compare(case: &Value, actual: &Actual) -> Result<(), String> {
         .get("expected_task_parameters")
         .and_then(Value::as_array)
     {
+        let placeholders = placeholders_of(case);
+        let strings_match = |expected: &str, actual: &str| {
+            matches_with_placeholders(expected, actual, &placeholders)
+        };
         for (index, expected_call) in expected_calls.iter().enumerate() {
             let expected_state = expected_call["state"].as_str().unwrap_or("?");
             let Some((state, parameters)) = actual.task_calls.get(index) else {
@@ -510,7 +566,9 @@ fn compare(case: &Value, actual: &Actual) -> Result<(), String> {
                     "task call {index}: expected state {expected_state:?}, got {state:?}"
                 ));
             }
-            if let Some(difference) = json_diff(&expected_call["parameters"], parameters) {
+            if let Some(difference) =
+                json_diff_by(&expected_call["parameters"], parameters, &strings_match)
+            {
                 return Err(format!(
                     "task call {index} ({state}) parameters {difference}"
                 ));
@@ -528,19 +586,29 @@ fn compare(case: &Value, actual: &Actual) -> Result<(), String> {
     Ok(())
 }
 
-/// Whether the recorded history's event types match the engine's, when the case recorded one.
-/// Reported for information; it does not decide pass or fail.
-fn history_types_match(case: &Value, actual: &Actual) -> Option<bool> {
+/// Where the engine's history event types first differ from the recorded ones, when the case
+/// recorded a history: `Some(None)` when they match. Reported for information; it does not
+/// decide pass or fail.
+fn history_difference(case: &Value, actual: &Actual) -> Option<Option<String>> {
     let recorded = case.get("history")?.as_array()?;
-    let types: Vec<&str> = recorded.iter().filter_map(|e| e["type"].as_str()).collect();
-    Some(
-        types
-            == actual
-                .history_types
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>(),
-    )
+    let recorded: Vec<&str> = recorded.iter().filter_map(|e| e["type"].as_str()).collect();
+    let ours: Vec<&str> = actual.history_types.iter().map(String::as_str).collect();
+    if recorded == ours {
+        return Some(None);
+    }
+    let at = recorded
+        .iter()
+        .zip(&ours)
+        .take_while(|(r, o)| r == o)
+        .count();
+    Some(Some(format!(
+        "event {}: recorded {}, got {} ({} recorded events, {} from the engine)",
+        at + 1,
+        recorded.get(at).unwrap_or(&"(end)"),
+        ours.get(at).unwrap_or(&"(end)"),
+        recorded.len(),
+        ours.len()
+    )))
 }
 
 /// The kind of a failure reason, for the summary: its text up to the first `:`.
@@ -584,18 +652,19 @@ fn write_report(
         .iter()
         .filter_map(|c| Some((c["id"].as_str()?, c)))
         .collect();
-    let with_history: Vec<bool> = results
+    let history_differences: Vec<(&str, Option<String>)> = results
         .iter()
         .filter_map(|r| {
             let actual = r.outcome.as_ref().ok()?;
-            history_types_match(by_id.get(r.id.as_str())?, actual)
+            let difference = history_difference(by_id.get(r.id.as_str())?, actual)?;
+            Some((r.id.as_str(), difference))
         })
         .collect();
     let _ = writeln!(
         report,
         "history event types match (for information, not compared): {}/{} of the cases run that recorded a history",
-        with_history.iter().filter(|m| **m).count(),
-        with_history.len()
+        history_differences.iter().filter(|(_, d)| d.is_none()).count(),
+        history_differences.len()
     );
 
     let mut by_feature: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
@@ -622,6 +691,17 @@ fn write_report(
             format!("{feature_passed}/{feature_total}"),
             percent(*feature_passed, *feature_total)
         );
+    }
+
+    let differing: Vec<&(&str, Option<String>)> = history_differences
+        .iter()
+        .filter(|(_, d)| d.is_some())
+        .collect();
+    if !differing.is_empty() {
+        let _ = writeln!(report, "\nhistory event types differ (for information):");
+        for (id, difference) in differing {
+            let _ = writeln!(report, "{id}\n    {}", difference.as_deref().unwrap_or(""));
+        }
     }
 
     let failures: Vec<&CaseResult> = results.iter().filter(|r| r.verdict.is_err()).collect();
@@ -771,4 +851,25 @@ fn case_selection_leaves_out_jsonata_and_variables() {
         excluded_from_jsonpath_suite(&features(&["field:Assign"])),
         Some("field:Assign")
     );
+}
+
+#[test]
+fn a_panicking_or_hanging_case_is_a_failure_not_an_abort() {
+    let panicked = isolated(Duration::from_secs(10), || -> Result<(), String> {
+        panic!("boom {}", 42)
+    });
+    let reason = panicked.expect_err("a panic is a failure");
+    assert!(
+        reason.starts_with("panicked at tests/conformance.rs:"),
+        "{reason}"
+    );
+    assert!(reason.ends_with(": boom 42"), "{reason}");
+
+    let hung = isolated(Duration::from_millis(50), || {
+        std::thread::sleep(Duration::from_secs(2));
+        Ok(())
+    });
+    assert!(hung
+        .expect_err("a hang is a failure")
+        .starts_with("did not finish"));
 }

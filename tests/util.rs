@@ -310,3 +310,27 @@ fn json_comparison_is_numeric_and_ignores_key_order() {
         Some("at $[\"x y\"]: unexpected 2")
     );
 }
+
+#[test]
+fn placeholders_stand_for_one_or_more_characters() {
+    use json::matches_with_placeholders;
+    let placeholders = ["<region>".to_owned(), "lambda_function_name".to_owned()];
+    let matches =
+        |expected: &str, actual: &str| matches_with_placeholders(expected, actual, &placeholders);
+    assert!(matches("<region>", "us-east-1"));
+    assert!(matches(
+        "no_such_lambda_function_name",
+        "no_such_lambda_func_00000001"
+    ));
+    assert!(matches(
+        "arn:aws:lambda:<region>:1:function:f",
+        "arn:aws:lambda:eu-west-1:1:function:f"
+    ));
+    assert!(!matches(
+        "arn:aws:lambda:<region>:1:function:f",
+        "arn:aws:lambda:eu-west-1:2:function:f"
+    ));
+    assert!(!matches("<region>", ""));
+    assert!(!matches("plain", "other"));
+    assert!(matches("plain", "plain"));
+}

@@ -197,6 +197,8 @@ pub struct Execution<'p> {
     outcome: Option<Outcome>,
 }
 
+/// Errors `States.ALL` and `States.TaskFailed` do not match; `States.Runtime` is not even
+/// matched by its own name (it ends the execution), `States.DataLimitExceeded` is.
 const TERMINAL_ERRORS: [&str; 2] = ["States.Runtime", "States.DataLimitExceeded"];
 
 impl<'p> Execution<'p> {
@@ -1375,7 +1377,7 @@ impl<'p> Execution<'p> {
     fn on_fault(&mut self, f: u32, fault: Fault) {
         let program: &'p Program = self.program;
         let error = fault.error.as_deref().unwrap_or("");
-        if TERMINAL_ERRORS.contains(&error) {
+        if error == "States.Runtime" {
             self.finish_execution(Err(fault));
             return;
         }

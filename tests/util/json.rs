@@ -42,17 +42,32 @@ fn numbers_equal(x: &Number, y: &Number) -> bool {
 /// The first place where `actual` differs from `expected`, as one line
 /// (`at $.a[2]: expected 1, got "x"`), or `None` when they are equal.
 pub fn json_diff(expected: &Value, actual: &Value) -> Option<String> {
-    let mut path = String::from("$");
-    diff_at(&mut path, expected, actual)
+    json_diff_by(expected, actual, &|expected, actual| expected == actual)
 }
 
-fn diff_at(path: &mut String, expected: &Value, actual: &Value) -> Option<String> {
+/// Like `json_diff`, with `strings_match(expected, actual)` deciding when two strings are the
+/// same (for recordings whose strings hold placeholders).
+pub fn json_diff_by(
+    expected: &Value,
+    actual: &Value,
+    strings_match: &dyn Fn(&str, &str) -> bool,
+) -> Option<String> {
+    let mut path = String::from("$");
+    diff_at(&mut path, expected, actual, strings_match)
+}
+
+fn diff_at(
+    path: &mut String,
+    expected: &Value,
+    actual: &Value,
+    strings_match: &dyn Fn(&str, &str) -> bool,
+) -> Option<String> {
     match (expected, actual) {
         (Value::Array(xs), Value::Array(ys)) => {
             for (index, (x, y)) in xs.iter().zip(ys).enumerate() {
                 let length = path.len();
                 let _ = write!(path, "[{index}]");
-                if let Some(difference) = diff_at(path, x, y) {
+                if let Some(difference) = diff_at(path, x, y, strings_match) {
                     return Some(difference);
                 }
                 path.truncate(length);
@@ -72,7 +87,7 @@ fn diff_at(path: &mut String, expected: &Value, actual: &Value) -> Option<String
                 push_key(path, key);
                 let difference = match ys.get(key) {
                     None => Some(format!("at {path}: missing (expected {})", brief(x))),
-                    Some(y) => diff_at(path, x, y),
+                    Some(y) => diff_at(path, x, y, strings_match),
                 };
                 if difference.is_some() {
                     return difference;
@@ -86,6 +101,10 @@ fn diff_at(path: &mut String, expected: &Value, actual: &Value) -> Option<String
                 }
             }
             None
+        }
+        (Value::String(x), Value::String(y)) if strings_match(x, y) => None,
+        (Value::String(x), Value::String(y)) => {
+            Some(format!("at {path}: {}", string_difference(x, y)))
         }
         _ if json_eq(expected, actual) => None,
         _ => Some(format!(
@@ -112,6 +131,35 @@ fn push_key(path: &mut String, key: &str) {
     }
 }
 
+/// How two strings differ, on one line: whole when short, else around the first difference.
+pub fn string_difference(expected: &str, actual: &str) -> String {
+    const SHORT: usize = 80;
+    if expected.chars().count() <= SHORT && actual.chars().count() <= SHORT {
+        return format!("expected {expected:?}, got {actual:?}");
+    }
+    let at = expected
+        .chars()
+        .zip(actual.chars())
+        .take_while(|(x, y)| x == y)
+        .count();
+    let window = |text: &str| {
+        let start = at.saturating_sub(20);
+        let part: String = text.chars().skip(start).take(60).collect();
+        let before = if start > 0 { "…" } else { "" };
+        let after = if text.chars().count() > start + 60 {
+            "…"
+        } else {
+            ""
+        };
+        format!("{before}{part:?}{after}")
+    };
+    format!(
+        "strings differ at character {at}: expected {}, got {}",
+        window(expected),
+        window(actual)
+    )
+}
+
 /// Compact JSON, cut to a length that fits on a report line.
 pub fn brief(value: &Value) -> String {
     shorten(&value.to_string(), 100)
@@ -125,4 +173,52 @@ pub fn shorten(text: &str, limit: usize) -> String {
     let mut cut: String = text.chars().take(limit).collect();
     cut.push('…');
     cut
+}
+
+/// Whether `actual` matches `expected` when each occurrence of a placeholder in `expected`
+/// (one of `placeholders`, e.g. `<region>`) stands for one or more characters.
+pub fn matches_with_placeholders(expected: &str, actual: &str, placeholders: &[String]) -> bool {
+    if expected == actual {
+        return true;
+    }
+    let mut pieces: Vec<Option<&str>> = Vec::new();
+    let mut rest = expected;
+    while !rest.is_empty() {
+        let found = placeholders
+            .iter()
+            .filter(|p| !p.is_empty())
+            .filter_map(|p| rest.find(p.as_str()).map(|at| (at, p.len())))
+            .min_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        match found {
+            Some((at, length)) => {
+                if at > 0 {
+                    pieces.push(Some(&rest[..at]));
+                }
+                pieces.push(None);
+                rest = &rest[at + length..];
+            }
+            None => {
+                pieces.push(Some(rest));
+                rest = "";
+            }
+        }
+    }
+    pieces.iter().any(Option::is_none) && match_pieces(&pieces, actual)
+}
+
+/// `Some(text)` must appear literally, `None` stands for one or more characters.
+fn match_pieces(pieces: &[Option<&str>], actual: &str) -> bool {
+    match pieces.split_first() {
+        None => actual.is_empty(),
+        Some((Some(literal), rest)) => actual
+            .strip_prefix(literal)
+            .is_some_and(|after| match_pieces(rest, after)),
+        Some((None, rest)) => actual
+            .char_indices()
+            .skip(1)
+            .map(|(at, _)| at)
+            .chain(std::iter::once(actual.len()))
+            .filter(|at| *at > 0)
+            .any(|at| match_pieces(rest, &actual[at..])),
+    }
 }
