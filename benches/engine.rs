@@ -152,5 +152,9 @@ fn engine(c: &mut Criterion) {
     group.finish();
 }
 
+// The binary's allocator, so the figures are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 criterion_group!(benches, engine);
 criterion_main!(benches);

@@ -236,7 +236,7 @@ pub fn run(
             }
         }
     };
-    let info = execution.info().clone();
+    let (info, history) = execution.into_parts();
     ExecutionResult {
         execution_arn: info.arn,
         name: info.name,
@@ -247,7 +247,7 @@ pub fn run(
         output: outcome.output,
         error: outcome.error,
         cause: outcome.cause,
-        history: execution.take_history(),
+        history,
     }
 }
 

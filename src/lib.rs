@@ -9,6 +9,7 @@ pub mod compile;
 pub mod exec;
 pub mod intrinsics;
 pub mod path;
+pub mod size;
 pub mod tasks;
 pub mod time;
 pub mod vm;

@@ -94,6 +94,16 @@ fn op_text(program: &Program, op: &Op) -> String {
             };
             format!("parameters from {from} {}", payload(index))
         }
+        Op::SelectParameters {
+            path: selection,
+            payload: template,
+        } => {
+            format!(
+                "parameters from input-path {} {}",
+                path(selection),
+                payload(template)
+            )
+        }
         Op::Const(index) => format!("const {}", program.consts[index as usize]),
         Op::Invoke(index) => {
             let task = &program.tasks[index as usize];

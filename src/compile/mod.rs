@@ -45,6 +45,8 @@ pub enum Op {
     InputNull,
     /// Working value = Parameters built from `Source`.
     Parameters(Index, Source),
+    /// Working value = Parameters built from what InputPath selects in the raw input.
+    SelectParameters { path: Index, payload: Index },
     /// Working value = a constant (Pass `Result`).
     Const(Index),
     /// Calls the state's resource with the working value as parameters; suspends.
@@ -169,6 +171,65 @@ pub struct Program {
     pub timeout_seconds: Option<u64>,
     /// Whether any path reads the context object (`$$`): if not, it is never built.
     pub uses_context: bool,
+    /// Per payload: how big its result can be, for the payload limit.
+    pub payload_bounds: Vec<PayloadBound>,
+    /// Per constant: its serialised size.
+    pub const_sizes: Vec<usize>,
+}
+
+/// An upper bound of a built payload's serialised size: `fixed` bytes plus, per selection,
+/// at most the size of the value it selects from. `exact` payloads (intrinsic calls, context
+/// or variable paths) have no cheap bound and are measured after they are built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PayloadBound {
+    pub fixed: usize,
+    pub selections: usize,
+    pub exact: bool,
+}
+
+impl PayloadBound {
+    /// The bound when selections read a value of at most `source` bytes.
+    pub fn with_source(self, source: usize) -> usize {
+        self.fixed
+            .saturating_add(self.selections.saturating_mul(source))
+    }
+}
+
+fn payload_bound(payload: &Payload) -> PayloadBound {
+    use crate::path::Root;
+    use crate::size::{payload_size, string_size};
+    let mut bound = PayloadBound {
+        fixed: 0,
+        selections: 0,
+        exact: false,
+    };
+    let add = |part: PayloadBound, bound: &mut PayloadBound| {
+        bound.fixed += part.fixed;
+        bound.selections += part.selections;
+        bound.exact |= part.exact;
+    };
+    match payload {
+        Payload::Value(value) => bound.fixed = payload_size(value),
+        Payload::Path(path) => {
+            bound.selections = 1;
+            bound.exact = !matches!(path.root(), Root::Input);
+        }
+        Payload::Call(_) => bound.exact = true,
+        Payload::Array(parts) => {
+            bound.fixed = 2 + parts.len().saturating_sub(1);
+            for part in parts {
+                add(payload_bound(part), &mut bound);
+            }
+        }
+        Payload::Object(entries) => {
+            bound.fixed = 2 + entries.len().saturating_sub(1);
+            for (key, part) in entries {
+                bound.fixed += string_size(key) + 1;
+                add(payload_bound(part), &mut bound);
+            }
+        }
+    }
+    bound
 }
 
 impl Program {
@@ -200,13 +261,23 @@ pub fn compile(machine: &StateMachine) -> Program {
             top: Body { start: StateId(0) },
             timeout_seconds: machine.timeout_seconds,
             uses_context: false,
+            payload_bounds: Vec::new(),
+            const_sizes: Vec::new(),
         },
     };
     compiler.program.top = compiler.body(machine);
     let program = compiler.program;
     let uses_context = program_uses_context(&program);
+    let payload_bounds = program.payloads.iter().map(payload_bound).collect();
+    let const_sizes = program
+        .consts
+        .iter()
+        .map(crate::size::payload_size)
+        .collect();
     Program {
         uses_context,
+        payload_bounds,
+        const_sizes,
         ..program
     }
 }
@@ -319,27 +390,44 @@ impl Compiler {
             _ => None,
         };
         if !is_fail {
-            match (&state.input_path, parameters) {
-                (Some(asl::InputOutputPath::Null), _) => self.program.ops.push(Op::InputNull),
-                (Some(asl::InputOutputPath::Path(path)), _) if !path.is_whole() => {
+            // A Pass state's Result replaces the effective input: without InputPath or
+            // Parameters there is nothing to compute before it.
+            let has_result = matches!(&state.kind, Kind::Pass(pass) if pass.result.is_some());
+            let input_path = match &state.input_path {
+                Some(asl::InputOutputPath::Path(path)) if path.is_whole() => None,
+                other => other.as_ref(),
+            };
+            match (input_path, parameters) {
+                (Some(asl::InputOutputPath::Null), payload) => {
+                    self.program.ops.push(Op::InputNull);
+                    if let Some(payload) = payload {
+                        let index = push(&mut self.program.payloads, payload.clone());
+                        self.program.ops.push(Op::Parameters(index, Source::Work));
+                    }
+                }
+                (Some(asl::InputOutputPath::Path(path)), Some(payload)) => {
+                    // Parameters read the selection in place: no copy of it.
+                    let path = push(&mut self.program.paths, path.clone());
+                    let payload = push(&mut self.program.payloads, payload.clone());
+                    self.program
+                        .ops
+                        .push(Op::SelectParameters { path, payload });
+                }
+                (Some(asl::InputOutputPath::Path(path)), None) => {
                     let index = push(&mut self.program.paths, path.clone());
                     self.program.ops.push(Op::InputPath(index));
                 }
-                (_, Some(payload)) => {
+                (None, Some(payload)) => {
                     // Parameters read the raw input in place: no copy of it.
                     let index = push(&mut self.program.payloads, payload.clone());
                     self.program.ops.push(Op::Parameters(index, Source::Input));
                 }
-                _ => self.program.ops.push(if keeps_input {
+                (None, None) if has_result => {}
+                (None, None) => self.program.ops.push(if keeps_input {
                     Op::CopyInput
                 } else {
                     Op::TakeInput
                 }),
-            }
-            let parameters_done = matches!(self.program.ops.last(), Some(Op::Parameters(..)));
-            if let (Some(payload), false) = (parameters, parameters_done) {
-                let index = push(&mut self.program.payloads, payload.clone());
-                self.program.ops.push(Op::Parameters(index, Source::Work));
             }
         }
 

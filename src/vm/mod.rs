@@ -17,6 +17,7 @@ use serde_json::{json, Map as JsonMap, Value};
 
 use crate::asl::{self, ResultPath, Seconds, Tolerance};
 use crate::compile::{Body, Index, Op, Program, Source, StateId};
+use crate::size::payload_size;
 use crate::tasks::Fault;
 use eval::Scope;
 pub use history::HistoryEvent;
@@ -137,6 +138,10 @@ struct Frame {
     input: Value,
     /// The working value: effective input, then result, then output.
     work: Value,
+    /// Upper bounds of the serialised sizes of `input` and `work` (the payload limit is
+    /// checked against them, and measured exactly only when a bound exceeds it).
+    input_bound: usize,
+    work_bound: usize,
     entered_event: u64,
     last_event: u64,
     entered_ms: i64,
@@ -157,6 +162,8 @@ struct Frame {
 struct Join {
     is_map: bool,
     results: Vec<Value>,
+    /// Bound of the serialised size of `results` so far.
+    bound: usize,
     children: Vec<u32>,
     /// Map items not started yet, in order.
     waiting: VecDeque<(u32, Value)>,
@@ -244,7 +251,8 @@ impl<'p> Execution<'p> {
             },
             &input,
         );
-        if payload_size(&input) > execution.limits.max_payload_bytes {
+        let input_size = payload_size(&input);
+        if input_size > execution.limits.max_payload_bytes {
             let fault = Fault::new(
                 "States.DataLimitExceeded",
                 "The input exceeds the maximum number of bytes service limit.",
@@ -252,20 +260,22 @@ impl<'p> Execution<'p> {
             execution.finish_execution(Err(fault));
             return execution;
         }
-        let root = execution.spawn(program.top, input, None);
+        let root = execution.spawn(program.top, input, input_size, None);
         execution.frames[root as usize].last_event = 0;
         execution
     }
 
     /// Runs until the execution ends or nothing can run at `now_ms`.
+    ///
+    /// `Poll::Done` hands over the outcome once; a later call reports the same status, error
+    /// and cause without the output.
     pub fn run(&mut self, now_ms: i64) -> Poll {
         self.now = self.now.max(now_ms);
-        if let Some(outcome) = &self.outcome {
-            return Poll::Done(outcome.clone());
-        }
-        if self.deadline.is_some_and(|deadline| self.now >= deadline) {
+        if self.outcome.is_none() && self.deadline.is_some_and(|deadline| self.now >= deadline) {
             self.time_out();
-            return Poll::Done(self.outcome.clone().unwrap_or_else(timed_out));
+        }
+        if let Some(outcome) = self.take_outcome() {
+            return Poll::Done(outcome);
         }
         self.wake_due();
         while let Some(frame) = self.queue.pop_front() {
@@ -274,8 +284,8 @@ impl<'p> Execution<'p> {
                 continue;
             }
             self.run_frame(frame);
-            if let Some(outcome) = &self.outcome {
-                return Poll::Done(outcome.clone());
+            if let Some(outcome) = self.take_outcome() {
+                return Poll::Done(outcome);
             }
             if !self.requests.is_empty() {
                 // Hand requests out before running others, so that served-at-once tasks keep
@@ -286,6 +296,16 @@ impl<'p> Execution<'p> {
         Poll::Pending {
             wake_at: self.next_wake(),
         }
+    }
+
+    /// Moves the outcome out, leaving a copy without the output behind.
+    fn take_outcome(&mut self) -> Option<Outcome> {
+        let outcome = self.outcome.as_mut()?;
+        let output = outcome.output.take();
+        Some(Outcome {
+            output,
+            ..outcome.clone()
+        })
     }
 
     /// Takes the task requests issued since the last call.
@@ -348,6 +368,7 @@ impl<'p> Execution<'p> {
                         &value,
                     ),
                 }
+                self.frames[f as usize].work_bound = payload_size(&value);
                 self.frames[f as usize].work = value;
             }
             Err(fault) => {
@@ -385,9 +406,14 @@ impl<'p> Execution<'p> {
         &self.info
     }
 
+    /// Ends the execution's life, giving back its identity and recorded history.
+    pub fn into_parts(self) -> (ExecutionInfo, Vec<HistoryEvent>) {
+        (self.info, self.history)
+    }
+
     // ----- scheduling -----
 
-    fn spawn(&mut self, body: Body, input: Value, parent: Option<(u32, u32)>) -> u32 {
+    fn spawn(&mut self, body: Body, input: Value, bound: usize, parent: Option<(u32, u32)>) -> u32 {
         let entry = self.program.state(body.start).entry;
         let last_event = parent.map_or(0, |(frame, _)| self.frames[frame as usize].last_event);
         let frame = Frame {
@@ -397,6 +423,8 @@ impl<'p> Execution<'p> {
             state: body.start,
             input: Value::Null,
             work: input,
+            input_bound: 0,
+            work_bound: bound,
             entered_event: 0,
             last_event,
             entered_ms: self.now,
@@ -535,39 +563,56 @@ impl<'p> Execution<'p> {
                 Op::TakeInput => {
                     let frame = &mut self.frames[f as usize];
                     frame.work = std::mem::take(&mut frame.input);
+                    frame.work_bound = frame.input_bound;
                     Flow::Continue
                 }
                 Op::CopyInput => {
                     let frame = &mut self.frames[f as usize];
                     frame.work = frame.input.clone();
+                    frame.work_bound = frame.input_bound;
                     Flow::Continue
                 }
                 Op::InputPath(index) => {
                     self.select_into_work(f, &program.paths[index as usize], true)
                 }
                 Op::InputNull | Op::OutputNull => {
-                    self.frames[f as usize].work = Value::Object(JsonMap::new());
+                    let frame = &mut self.frames[f as usize];
+                    frame.work = Value::Object(JsonMap::new());
+                    frame.work_bound = 2;
                     Flow::Continue
                 }
                 Op::Parameters(index, source) => {
-                    self.build_payload(f, index, source == Source::Input, None)
+                    self.build_payload(f, index, source == Source::Input)
+                }
+                Op::SelectParameters { path, payload } => {
+                    self.select_parameters(f, &program.paths[path as usize], payload)
                 }
                 Op::Const(index) => {
-                    self.frames[f as usize].work = program.consts[index as usize].clone();
+                    let frame = &mut self.frames[f as usize];
+                    frame.work = program.consts[index as usize].clone();
+                    frame.work_bound = program.const_sizes[index as usize];
                     Flow::Continue
                 }
                 Op::Invoke(index) => self.invoke(f, pc, index),
                 Op::Parallel(index) => self.start_parallel(f, pc, index),
                 Op::Map(index) => self.start_map(f, pc, index),
                 Op::Wait(index) => self.wait(f, index),
-                Op::ResultSelector(index) => self.build_payload(f, index, false, None),
+                Op::ResultSelector(index) => self.build_payload(f, index, false),
                 Op::ResultPut(index) => {
                     let frame = &mut self.frames[f as usize];
                     let input = std::mem::take(&mut frame.input);
                     let result = std::mem::take(&mut frame.work);
-                    match program.paths[index as usize].put(input, result) {
+                    let path = &program.paths[index as usize];
+                    // The result lands under keys the path names (and nulls padding arrays).
+                    let bound = frame
+                        .input_bound
+                        .saturating_add(frame.work_bound)
+                        .saturating_add(4 * path.source().len() + 8);
+                    match path.put(input, result) {
                         Ok(value) => {
-                            self.frames[f as usize].work = value;
+                            let frame = &mut self.frames[f as usize];
+                            frame.work = value;
+                            frame.work_bound = bound;
                             Flow::Continue
                         }
                         Err(err) => Flow::Fault(Fault::new(
@@ -579,6 +624,7 @@ impl<'p> Execution<'p> {
                 Op::ResultDiscard => {
                     let frame = &mut self.frames[f as usize];
                     frame.work = std::mem::take(&mut frame.input);
+                    frame.work_bound = frame.input_bound;
                     Flow::Continue
                 }
                 Op::OutputPath(index) => {
@@ -626,6 +672,7 @@ impl<'p> Execution<'p> {
         let frame = &mut self.frames[f as usize];
         frame.state = state;
         frame.input = std::mem::take(&mut frame.work);
+        frame.input_bound = frame.work_bound;
         frame.entered_ms = self.now;
         frame.retry_total = 0;
         frame.retries.clear();
@@ -649,7 +696,13 @@ impl<'p> Execution<'p> {
     fn exit(&mut self, f: u32) -> Result<(), Fault> {
         let code = self.program.state(self.frames[f as usize].state);
         let output = std::mem::take(&mut self.frames[f as usize].work);
-        if payload_size(&output) > self.limits.max_payload_bytes {
+        // The bound is cheap and usually far below the limit; measure only when it is not.
+        let limit = self.limits.max_payload_bytes;
+        if self.frames[f as usize].work_bound > limit {
+            let exact = payload_size(&output);
+            self.frames[f as usize].work_bound = exact;
+        }
+        if self.frames[f as usize].work_bound > limit {
             return Err(Fault::new(
                 "States.DataLimitExceeded",
                 format!(
@@ -717,48 +770,89 @@ impl<'p> Execution<'p> {
         let selected = {
             let frame = &self.frames[f as usize];
             let make = || self.context(f, None);
-            let scope = Scope::new(
-                if from_input {
-                    &frame.input
-                } else {
-                    &frame.work
-                },
-                &make,
-            );
+            let source = if from_input {
+                &frame.input
+            } else {
+                &frame.work
+            };
+            let scope = Scope::new(source, &make);
             path.resolve(&scope).map(|value| value.into_owned())
         };
         match selected {
             Ok(value) => {
-                self.frames[f as usize].work = value;
+                let frame = &mut self.frames[f as usize];
+                frame.work_bound = match path.root() {
+                    crate::path::Root::Input if from_input => frame.input_bound,
+                    crate::path::Root::Input => frame.work_bound,
+                    _ => payload_size(&value),
+                };
+                frame.work = value;
                 Flow::Continue
             }
             Err(err) => Flow::Fault(self.runtime_fault(f, err)),
         }
     }
 
-    fn build_payload(
+    /// Builds a payload template (Parameters, ResultSelector) into the working value.
+    fn build_payload(&mut self, f: u32, index: Index, from_input: bool) -> Flow {
+        let built = {
+            let frame = &self.frames[f as usize];
+            let make = || self.context(f, None);
+            let source = if from_input {
+                &frame.input
+            } else {
+                &frame.work
+            };
+            let scope = Scope::new(source, &make);
+            eval::build(&self.program.payloads[index as usize], &scope)
+        };
+        let frame = &self.frames[f as usize];
+        let source_bound = if from_input {
+            frame.input_bound
+        } else {
+            frame.work_bound
+        };
+        self.set_built(f, index, source_bound, built)
+    }
+
+    /// Parameters over what InputPath selects, read in place.
+    fn select_parameters(&mut self, f: u32, path: &crate::path::Path, index: Index) -> Flow {
+        let built = {
+            let frame = &self.frames[f as usize];
+            let make = || self.context(f, None);
+            let scope = Scope::new(&frame.input, &make);
+            match path.resolve(&scope) {
+                Ok(selected) => {
+                    let scope = Scope::new(selected.as_ref(), &make);
+                    eval::build(&self.program.payloads[index as usize], &scope)
+                }
+                Err(err) => Err(err.to_string()),
+            }
+        };
+        let source_bound = match path.root() {
+            crate::path::Root::Input => self.frames[f as usize].input_bound,
+            _ => usize::MAX,
+        };
+        self.set_built(f, index, source_bound, built)
+    }
+
+    fn set_built(
         &mut self,
         f: u32,
         index: Index,
-        from_input: bool,
-        map_item: Option<(u32, &Value)>,
+        source_bound: usize,
+        built: Result<Value, String>,
     ) -> Flow {
-        let built = {
-            let frame = &self.frames[f as usize];
-            let make = || self.context(f, map_item);
-            let scope = Scope::new(
-                if from_input {
-                    &frame.input
-                } else {
-                    &frame.work
-                },
-                &make,
-            );
-            eval::build(&self.program.payloads[index as usize], &scope)
-        };
         match built {
             Ok(value) => {
-                self.frames[f as usize].work = value;
+                let bound = self.program.payload_bounds[index as usize];
+                let frame = &mut self.frames[f as usize];
+                frame.work_bound = if bound.exact || source_bound == usize::MAX {
+                    payload_size(&value)
+                } else {
+                    bound.with_source(source_bound)
+                };
+                frame.work = value;
                 Flow::Continue
             }
             Err(message) => Flow::Fault(self.runtime_fault(f, message)),
@@ -1067,9 +1161,11 @@ impl<'p> Execution<'p> {
             &Value::Null,
         );
         let input = self.frames[f as usize].work.clone();
+        let bound = self.frames[f as usize].work_bound;
         self.frames[f as usize].join = Some(Box::new(Join {
             is_map: false,
             results: vec![Value::Null; branches.len()],
+            bound: 0,
             children: Vec::with_capacity(branches.len()),
             waiting: VecDeque::new(),
             body: program.top,
@@ -1081,7 +1177,7 @@ impl<'p> Execution<'p> {
             max_concurrency: 0,
         }));
         for (slot, branch) in branches.iter().enumerate() {
-            let child = self.spawn(*branch, input.clone(), Some((f, slot as u32)));
+            let child = self.spawn(*branch, input.clone(), bound, Some((f, slot as u32)));
             if let Some(join) = self.frames[f as usize].join.as_mut() {
                 join.children.push(child);
             }
@@ -1190,6 +1286,7 @@ impl<'p> Execution<'p> {
         self.frames[f as usize].join = Some(Box::new(Join {
             is_map: true,
             results: vec![Value::Null; length],
+            bound: 0,
             children: Vec::new(),
             waiting: items
                 .into_iter()
@@ -1229,7 +1326,7 @@ impl<'p> Execution<'p> {
             };
             join.running += 1;
             let body = join.body;
-            let input = match map.item_selector {
+            let (input, bound) = match map.item_selector {
                 Some(selector) => {
                     let built = {
                         let frame = &self.frames[f as usize];
@@ -1237,14 +1334,20 @@ impl<'p> Execution<'p> {
                         let scope = Scope::new(&frame.work, &make);
                         eval::build(&program.payloads[selector as usize], &scope)
                     };
-                    built.map_err(|message| self.runtime_fault(f, message))?
+                    let input = built.map_err(|message| self.runtime_fault(f, message))?;
+                    let bound = payload_size(&input);
+                    (input, bound)
                 }
-                None => item,
+                None => {
+                    // An item is part of the Map's input.
+                    let bound = self.frames[f as usize].work_bound;
+                    (item, bound)
+                }
             };
             self.event(Some(f), "MapIterationStarted", |_: &Value| {
                 json!({"mapIterationStartedEventDetails": {"index": index, "name": name}})
             }, &Value::Null);
-            let child = self.spawn(body, input, Some((f, index)));
+            let child = self.spawn(body, input, bound, Some((f, index)));
             if let Some(join) = self.frames[f as usize].join.as_mut() {
                 join.children.push(child);
             }
@@ -1262,7 +1365,13 @@ impl<'p> Execution<'p> {
     }
 
     /// A child frame ended: record its result in the parent's join.
-    fn child_finished(&mut self, parent: u32, slot: u32, result: Result<Value, Fault>) {
+    fn child_finished(
+        &mut self,
+        parent: u32,
+        slot: u32,
+        result: Result<Value, Fault>,
+        bound: usize,
+    ) {
         let program: &'p Program = self.program;
         let name: &'p str = &program.state(self.frames[parent as usize].state).name;
         let Some(join) = self.frames[parent as usize].join.as_mut() else {
@@ -1274,6 +1383,7 @@ impl<'p> Execution<'p> {
         match result {
             Ok(value) => {
                 join.results[slot as usize] = value;
+                join.bound = join.bound.saturating_add(bound + 1);
                 if is_map {
                     self.event(Some(parent), "MapIterationSucceeded", |_: &Value| {
                         json!({"mapIterationSucceededEventDetails": {"index": slot, "name": name}})
@@ -1300,7 +1410,9 @@ impl<'p> Execution<'p> {
                 }
                 if tolerated {
                     if let Some(join) = self.frames[parent as usize].join.as_mut() {
-                        join.results[slot as usize] = error_output(&fault);
+                        let output = error_output(&fault);
+                        join.bound = join.bound.saturating_add(payload_size(&output) + 1);
+                        join.results[slot as usize] = output;
                     }
                 } else {
                     self.abort_children(parent);
@@ -1344,6 +1456,7 @@ impl<'p> Execution<'p> {
                 self.event(Some(parent), succeeded, |_: &Value| json!({}), &Value::Null);
                 let frame = &mut self.frames[parent as usize];
                 frame.work = Value::Array(join.results);
+                frame.work_bound = join.bound + 2;
                 frame.parked = Parked::No;
                 self.queue.push_front(parent);
             }
@@ -1415,6 +1528,13 @@ impl<'p> Execution<'p> {
             let output = error_output(&fault);
             let frame = &mut self.frames[f as usize];
             let input = std::mem::take(&mut frame.input);
+            let bound = frame
+                .input_bound
+                .saturating_add(payload_size(&output))
+                .saturating_add(catcher.result_path.as_ref().map_or(0, |path| match path {
+                    ResultPath::Path(path) => 4 * path.source().len() + 8,
+                    ResultPath::Discard => 0,
+                }));
             let merged = match &catcher.result_path {
                 None => Ok(output),
                 Some(ResultPath::Discard) => Ok(input),
@@ -1423,6 +1543,7 @@ impl<'p> Execution<'p> {
             match merged {
                 Ok(value) => {
                     self.frames[f as usize].work = value;
+                    self.frames[f as usize].work_bound = bound;
                     if let Err(fault) = self.exit(f) {
                         self.finish_execution(Err(fault));
                         return;
@@ -1443,8 +1564,9 @@ impl<'p> Execution<'p> {
         match self.frames[f as usize].parent {
             None => self.finish_execution(result),
             Some((parent, slot)) => {
+                let bound = self.frames[f as usize].work_bound;
                 self.release(f);
-                self.child_finished(parent, slot, result);
+                self.child_finished(parent, slot, result, bound);
             }
         }
     }
@@ -1545,76 +1667,5 @@ fn plain(value: &Value) -> String {
     match value {
         Value::String(text) => text.clone(),
         other => other.to_string(),
-    }
-}
-
-/// The size of a value serialised as compact JSON, without serialising it.
-pub fn payload_size(value: &Value) -> usize {
-    match value {
-        Value::Null => 4,
-        Value::Bool(true) => 4,
-        Value::Bool(false) => 5,
-        Value::Number(number) => {
-            if let Some(int) = number.as_i64() {
-                itoa_len(int)
-            } else {
-                number.to_string().len()
-            }
-        }
-        Value::String(text) => string_size(text),
-        Value::Array(items) => {
-            2 + items.len().saturating_sub(1) + items.iter().map(payload_size).sum::<usize>()
-        }
-        Value::Object(fields) => {
-            2 + fields.len().saturating_sub(1)
-                + fields
-                    .iter()
-                    .map(|(key, value)| string_size(key) + 1 + payload_size(value))
-                    .sum::<usize>()
-        }
-    }
-}
-
-fn itoa_len(value: i64) -> usize {
-    let mut length = if value < 0 { 2 } else { 1 };
-    let mut rest = value.unsigned_abs() / 10;
-    while rest > 0 {
-        length += 1;
-        rest /= 10;
-    }
-    length
-}
-
-fn string_size(text: &str) -> usize {
-    2 + text
-        .bytes()
-        .map(|byte| match byte {
-            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
-            0..=0x1f => 6,
-            _ => 1,
-        })
-        .sum::<usize>()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::payload_size;
-    use serde_json::json;
-
-    #[test]
-    fn payload_size_matches_serialisation() {
-        for value in [
-            json!(null),
-            json!({"a": [1, -20, 3.5, "x\"y\n"], "b": {"c": true, "d": false}}),
-            json!([]),
-            json!({}),
-            json!("\u{1}é"),
-        ] {
-            assert_eq!(
-                payload_size(&value),
-                serde_json::to_string(&value).unwrap().len(),
-                "{value}"
-            );
-        }
     }
 }
