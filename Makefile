@@ -2,7 +2,7 @@
 CARGO ?= cargo
 EXAMPLE := config/examples/order
 
-.PHONY: help run build test check conformance bench golden fmt clippy
+.PHONY: help run build test check conformance bench golden fmt clippy broker-start broker-stop
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -33,3 +33,9 @@ golden: ## regenerate the golden bytecode dumps after an intended compiler chang
 
 bench: ## criterion benchmarks of the engine on the shared workloads
 	$(CARGO) bench --bench engine
+
+broker-start: ## start the local Kafka-compatible test broker (tansu, memory storage, 127.0.0.1:9092)
+	scripts/kafka-broker.sh start
+
+broker-stop: ## stop the local test broker (its topics and data are lost)
+	scripts/kafka-broker.sh stop

@@ -5,10 +5,11 @@
 //! This is the local runner's and the tests' way to run; the pipeline drives `vm::Execution`
 //! itself, without blocking.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::clock::Clock;
 use crate::compile::Program;
 use crate::tasks::{Fault, TaskCall, TaskHandler};
 use crate::vm::{Execution, ExecutionInfo, Limits, Poll};
@@ -71,7 +72,8 @@ impl ExecOptions {
         }
     }
 
-    fn limits(&self) -> Limits {
+    /// The VM limits these options set.
+    pub fn limits(&self) -> Limits {
         Limits {
             max_payload_bytes: self.max_payload_bytes,
             max_duration_ms: self
@@ -136,54 +138,6 @@ impl ExecutionResult {
             object["cause"] = Value::String(cause.clone());
         }
         object
-    }
-}
-
-/// A clock on which the execution's time passes `1 / time_scale` times as fast as real time;
-/// with scale 0 it only moves when the execution asks to sleep.
-struct Clock {
-    scale: f64,
-    real_start: Instant,
-    virtual_start: i64,
-    skipped_ms: i64,
-}
-
-impl Clock {
-    fn new(scale: f64) -> Clock {
-        Clock {
-            scale,
-            real_start: Instant::now(),
-            virtual_start: crate::time::now_millis(),
-            skipped_ms: 0,
-        }
-    }
-
-    fn now(&self) -> i64 {
-        let real = self.real_start.elapsed().as_secs_f64() * 1000.0;
-        let scaled = if self.scale > 0.0 {
-            real / self.scale
-        } else {
-            0.0
-        };
-        self.virtual_start + scaled as i64 + self.skipped_ms
-    }
-
-    fn sleep_until(&mut self, at: i64) {
-        let now = self.now();
-        if at <= now {
-            return;
-        }
-        if self.scale > 0.0 {
-            let real_ms = (at - now) as f64 * self.scale;
-            std::thread::sleep(Duration::from_secs_f64(real_ms / 1000.0));
-            // Land exactly on the target despite sleep granularity.
-            let after = self.now();
-            if after < at {
-                self.skipped_ms += at - after;
-            }
-        } else {
-            self.skipped_ms += at - now;
-        }
     }
 }
 

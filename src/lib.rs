@@ -5,10 +5,13 @@
 //! execution to its end with task handlers and a clock).
 
 pub mod asl;
+pub mod clock;
 pub mod compile;
 pub mod exec;
 pub mod intrinsics;
 pub mod path;
+pub mod pipeline;
+pub mod pool;
 pub mod size;
 pub mod tasks;
 pub mod time;

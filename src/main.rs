@@ -2,11 +2,15 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use serde_json::Value;
 
 use stepstream::exec::{self, ExecOptions, Status};
+use stepstream::pipeline::{self, LineOptions};
+use stepstream::pool::PoolOptions;
 use stepstream::tasks::{mock, MockConfig, TaskHandler};
 use stepstream::{asl, compile};
 
@@ -55,22 +59,17 @@ enum Command {
     /// Runs one execution and prints a StartSyncExecution-shaped result
     /// (exit 0 succeeded, 1 failed or timed out, 2 invalid definition or usage).
     Exec(ExecArgs),
+    /// Runs the pipeline stage: one execution per event, outputs and dead letters out.
+    Run(RunArgs),
 }
 
+/// What every running command needs: the definition and how its tasks and time behave.
 #[derive(clap::Args)]
-struct ExecArgs {
+struct MachineArgs {
     /// Definition file (ASL JSON).
     file: PathBuf,
-    /// Execution input as JSON text.
-    #[arg(long, conflicts_with = "input_file")]
-    input: Option<String>,
-    /// File holding the execution input.
-    #[arg(long)]
-    input_file: Option<PathBuf>,
-    /// Execution name.
-    #[arg(long, default_value = "local")]
-    name: String,
-    /// State machine name (ARNs; the MockConfigFile StateMachines key).
+    /// State machine name (ARNs; the MockConfigFile StateMachines key) [default: the file
+    /// name up to its first dot].
     #[arg(long)]
     state_machine: Option<String>,
     /// MockConfigFile with mocked task responses (default: $SFN_MOCK_CONFIG).
@@ -82,12 +81,57 @@ struct ExecArgs {
     /// Scale of waits and retry back-offs: 1 real time, 0 instant.
     #[arg(long, default_value_t = 1.0)]
     time_scale: f64,
-    /// Adds the execution's history events to the result.
-    #[arg(long)]
-    history: bool,
     /// Largest payload in bytes.
     #[arg(long, default_value_t = 262_144)]
     max_payload_bytes: usize,
+}
+
+#[derive(clap::Args)]
+struct ExecArgs {
+    #[command(flatten)]
+    machine: MachineArgs,
+    /// Execution input as JSON text.
+    #[arg(long, conflicts_with = "input_file")]
+    input: Option<String>,
+    /// File holding the execution input.
+    #[arg(long)]
+    input_file: Option<PathBuf>,
+    /// Execution name.
+    #[arg(long, default_value = "local")]
+    name: String,
+    /// Adds the execution's history events to the result.
+    #[arg(long)]
+    history: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Source {
+    /// JSON lines on standard input, one event per line.
+    Stdin,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Sink {
+    /// Outputs as JSON lines on standard output; dead letters as JSON lines on standard error.
+    Stdout,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    #[command(flatten)]
+    machine: MachineArgs,
+    /// Where events come from.
+    #[arg(long, value_enum, default_value = "stdin")]
+    source: Source,
+    /// Where results go.
+    #[arg(long, value_enum, default_value = "stdout")]
+    sink: Sink,
+    /// Worker threads [default: one per core].
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Most executions in flight; reading pauses when reached.
+    #[arg(long, default_value_t = 10_000)]
+    max_in_flight: usize,
 }
 
 /// A CLI failure with its exit code.
@@ -109,6 +153,7 @@ fn main() -> ExitCode {
         Command::Validate { files } => validate(&files),
         Command::Compile { file, dump } => compile_file(&file, dump),
         Command::Exec(args) => exec_command(args),
+        Command::Run(args) => run_command(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -179,22 +224,14 @@ fn compile_file(file: &Path, dump: bool) -> Result<u8, Failure> {
     Ok(0)
 }
 
-fn exec_command(args: ExecArgs) -> Result<u8, Failure> {
-    let program = load_program(&args.file)?;
-    let input_text = match (&args.input, &args.input_file) {
-        (Some(text), _) => text.clone(),
-        (None, Some(path)) => read(path)?,
-        (None, None) => "{}".to_string(),
-    };
-    let input: Value = serde_json::from_str(&input_text)
-        .map_err(|err| usage(format!("the input is not valid JSON: {err}")))?;
-    if !(args.time_scale >= 0.0 && args.time_scale.is_finite()) {
-        return Err(usage("--time-scale must be a number ≥ 0"));
-    }
-
-    let state_machine = args.state_machine.clone().unwrap_or_else(|| {
-        // `order.asl.json` is the state machine `order`.
-        let file_name = args
+impl MachineArgs {
+    /// The state machine's name: given, or the definition file's name up to its first dot
+    /// (`order.asl.json` is `order`).
+    fn state_machine_name(&self) -> String {
+        if let Some(name) = &self.state_machine {
+            return name.clone();
+        }
+        let file_name = self
             .file
             .file_name()
             .map(|name| name.to_string_lossy().into_owned())
@@ -203,45 +240,79 @@ fn exec_command(args: ExecArgs) -> Result<u8, Failure> {
             Some(stem) if !stem.is_empty() => stem.to_string(),
             _ => "StateMachine".to_string(),
         }
-    });
-    let mock_config = match &args.mock_config {
-        Some(path) => Some(MockConfig::load(path).map_err(|err| usage(err.to_string()))?),
-        None => mock::from_env()
-            .transpose()
-            .map_err(|err| usage(err.to_string()))?,
-    };
-    let handler: Box<dyn TaskHandler> = match (mock_config, &args.test_case) {
-        (Some(config), Some(test_case)) => {
-            // With a single state machine in the file, its name need not match the definition's.
-            let machine_name = config
-                .handler(&state_machine, test_case)
-                .map(|_| state_machine.clone())
-                .or_else(|err| {
-                    config
-                        .single_state_machine()
-                        .map(str::to_string)
-                        .ok_or_else(|| usage(err))
-                })?;
-            Box::new(config.handler(&machine_name, test_case).map_err(usage)?)
-        }
-        (Some(_), None) => {
-            return Err(usage("--mock-config needs --test-case to pick a test case"))
-        }
-        (None, Some(_)) => {
-            return Err(usage(
-                "--test-case needs --mock-config (or SFN_MOCK_CONFIG)",
-            ))
-        }
-        (None, None) => Box::new(exec::NoTasks),
-    };
+    }
 
+    fn check(&self) -> Result<(), Failure> {
+        if !(self.time_scale >= 0.0 && self.time_scale.is_finite()) {
+            return Err(usage("--time-scale must be a number ≥ 0"));
+        }
+        Ok(())
+    }
+
+    /// The task handler: the chosen MockConfigFile test case, or none.
+    fn task_handler(&self, state_machine: &str) -> Result<Arc<dyn TaskHandler>, Failure> {
+        let mock_config = match &self.mock_config {
+            Some(path) => Some(MockConfig::load(path).map_err(|err| usage(err.to_string()))?),
+            None => mock::from_env()
+                .transpose()
+                .map_err(|err| usage(err.to_string()))?,
+        };
+        match (mock_config, &self.test_case) {
+            (Some(config), Some(test_case)) => {
+                // With a single state machine in the file, its name need not match.
+                let machine_name = config
+                    .handler(state_machine, test_case)
+                    .map(|_| state_machine.to_string())
+                    .or_else(|err| {
+                        config
+                            .single_state_machine()
+                            .map(str::to_string)
+                            .ok_or_else(|| usage(err))
+                    })?;
+                Ok(Arc::new(
+                    config.handler(&machine_name, test_case).map_err(usage)?,
+                ))
+            }
+            (Some(_), None) => Err(usage("--mock-config needs --test-case to pick a test case")),
+            (None, Some(_)) => Err(usage(
+                "--test-case needs --mock-config (or SFN_MOCK_CONFIG)",
+            )),
+            (None, None) => Ok(Arc::new(exec::NoTasks)),
+        }
+    }
+
+    fn options(&self, state_machine: String) -> ExecOptions {
+        ExecOptions {
+            state_machine_name: state_machine,
+            time_scale: self.time_scale,
+            max_payload_bytes: self.max_payload_bytes,
+            ..ExecOptions::default()
+        }
+    }
+}
+
+fn exec_command(args: ExecArgs) -> Result<u8, Failure> {
+    let machine = &args.machine;
+    machine.check()?;
+    let program = load_program(&machine.file)?;
+    let input_text = match (&args.input, &args.input_file) {
+        (Some(text), _) => text.clone(),
+        (None, Some(path)) => read(path)?,
+        (None, None) => "{}".to_string(),
+    };
+    let input: Value = serde_json::from_str(&input_text).map_err(|err| {
+        let source = args
+            .input_file
+            .as_ref()
+            .map_or_else(|| "--input".to_string(), |path| path.display().to_string());
+        usage(format!("the input ({source}) is not valid JSON: {err}"))
+    })?;
+    let state_machine = machine.state_machine_name();
+    let handler = machine.task_handler(&state_machine)?;
     let options = ExecOptions {
         name: args.name.clone(),
-        state_machine_name: state_machine,
-        time_scale: args.time_scale,
         record_history: args.history,
-        max_payload_bytes: args.max_payload_bytes,
-        ..ExecOptions::default()
+        ..machine.options(state_machine)
     };
     let result = exec::run(&program, input, &options, handler.as_ref());
     let mut printed = result.to_json();
@@ -258,4 +329,55 @@ fn exec_command(args: ExecArgs) -> Result<u8, Failure> {
     } else {
         1
     })
+}
+
+fn run_command(args: RunArgs) -> Result<u8, Failure> {
+    let machine = &args.machine;
+    machine.check()?;
+    if args.max_in_flight == 0 || args.workers == Some(0) {
+        return Err(usage("--workers and --max-in-flight must be at least 1"));
+    }
+    // A panic inside an execution is reported in that execution's dead letter; the default
+    // hook would also print it to stderr, in the middle of the dead-letter stream.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let worker = std::thread::current()
+            .name()
+            .is_some_and(|name| name.starts_with("stepstream-worker-"));
+        if !worker {
+            default_hook(info);
+        }
+    }));
+    // The daemon runs one program for its whole life.
+    let program: &'static compile::Program = Box::leak(Box::new(load_program(&machine.file)?));
+    let state_machine = machine.state_machine_name();
+    let tasks = machine.task_handler(&state_machine)?;
+    let mut pool = PoolOptions {
+        execution: machine.options(state_machine),
+        ..PoolOptions::default()
+    };
+    if let Some(workers) = args.workers {
+        pool.workers = workers;
+    }
+    let (Source::Stdin, Sink::Stdout) = (args.source, args.sink);
+    let options = LineOptions {
+        pool,
+        max_in_flight: args.max_in_flight,
+        source_name: "stdin".into(),
+    };
+    let started = Instant::now();
+    let summary = pipeline::run_lines(
+        std::io::stdin(),
+        std::io::stdout().lock(),
+        std::io::stderr(),
+        program,
+        options,
+        tasks,
+    )
+    .map_err(|err| Failure {
+        code: 1,
+        message: format!("the pipeline stopped: {err}"),
+    })?;
+    eprintln!("stepstream: {}", pipeline::describe(&summary, started));
+    Ok(0)
 }

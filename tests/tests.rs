@@ -10,10 +10,16 @@
 // - cli:         the binary's commands, exit codes and error messages.
 // - golden:      compiled-program listings checked against tests/golden/*.dump
 //                (`UPDATE_GOLDEN=1 cargo test --test tests golden` rewrites them).
+// - pipeline:    the line pipeline and worker pool: one result per event, dead letters,
+//                waits that hold no worker, backpressure, panics contained.
+// - vm:          behaviour the corpus covers thinly: the VM driven by hand, retry timing, timeouts,
+//                the payload limit, Map, Parallel, Choice, data flow, history ids, hostile inputs.
 
 mod util;
 
 mod cli;
 mod conformance;
 mod golden;
+mod pipeline;
+mod vm;
 mod workloads;

@@ -153,6 +153,41 @@ where
     }
 }
 
+/// Runs the `stepstream` binary with `input` on its standard input.
+pub fn stepstream_with_input<I, S>(args: I, input: &str) -> BinaryRun
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    use std::io::Write as _;
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stepstream"))
+        .args(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting the stepstream binary");
+    let mut stdin = child.stdin.take().expect("the child's stdin is piped");
+    let input = input.to_owned();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(input.as_bytes());
+    });
+    let output = child
+        .wait_with_output()
+        .expect("waiting for the stepstream binary");
+    let _ = writer.join();
+    BinaryRun {
+        args: args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
 /// The `output` of a StartSyncExecution-shaped response. AWS sends it as a string holding JSON;
 /// a raw JSON value is accepted too.
 pub fn response_output(response: &Value) -> Option<Value> {

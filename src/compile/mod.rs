@@ -371,14 +371,10 @@ impl Compiler {
             Kind::Map(map) => map.result_path.as_ref(),
             _ => None,
         };
-        // The raw input must survive when ResultPath merges into it or a catcher may.
+        // The raw input must survive when ResultPath merges into it (retries and catchers keep
+        // their own copy, taken when the state is entered).
         let keeps_input = matches!(result_path, Some(ResultPath::Path(path)) if !path.is_whole())
-            || matches!(result_path, Some(ResultPath::Discard))
-            || catch.iter().any(|catcher| match &catcher.result_path {
-                None => false,
-                Some(ResultPath::Path(path)) => !path.is_whole(),
-                Some(ResultPath::Discard) => true,
-            });
+            || matches!(result_path, Some(ResultPath::Discard));
 
         let entry = self.program.ops.len() as u32;
         self.program.ops.push(Op::Enter(id));
@@ -600,7 +596,12 @@ fn program_uses_context(program: &Program) -> bool {
         || program.choices.iter().any(|choice| choice.rules.iter().any(|(rule, _)| condition_uses(rule, &path_uses)))
         || program.fails.iter().any(|fail| text_uses(&fail.error) || text_uses(&fail.cause))
         || program.tasks.iter().any(|task| seconds_uses(&task.timeout) || seconds_uses(&task.heartbeat))
-        || program.maps.iter().any(|map| seconds_uses(&map.max_concurrency))
+        || program.maps.iter().any(|map| {
+            let tolerance_uses = |tolerance: &Option<Tolerance>| matches!(tolerance, Some(Tolerance::Path(path)) if path_uses(path));
+            seconds_uses(&map.max_concurrency)
+                || tolerance_uses(&map.tolerated_failure_count)
+                || tolerance_uses(&map.tolerated_failure_percentage)
+        })
         || program.waits.iter().any(|wait| {
             matches!(wait, asl::Wait::SecondsPath(path) | asl::Wait::TimestampPath(path) if path_uses(path))
         })

@@ -9,19 +9,31 @@ use crate::asl::{Condition, Operand, Operator, Payload, Text};
 use crate::path::{Path, Roots};
 use crate::time;
 
-/// What paths read: the effective input, and the context object built only when asked for.
+/// What paths read: the effective input, and the context object — built only when asked
+/// for, or handed in ready.
 pub(crate) struct Scope<'a> {
     pub input: &'a Value,
-    pub context: OnceCell<Value>,
-    pub make_context: &'a dyn Fn() -> Value,
+    context: Context<'a>,
+}
+
+enum Context<'a> {
+    Lazy(OnceCell<Value>, &'a dyn Fn() -> Value),
+    Ready(&'a Value),
 }
 
 impl<'a> Scope<'a> {
     pub fn new(input: &'a Value, make_context: &'a dyn Fn() -> Value) -> Scope<'a> {
         Scope {
             input,
-            context: OnceCell::new(),
-            make_context,
+            context: Context::Lazy(OnceCell::new(), make_context),
+        }
+    }
+
+    /// A scope whose context object is already built.
+    pub fn with_context(input: &'a Value, context: &'a Value) -> Scope<'a> {
+        Scope {
+            input,
+            context: Context::Ready(context),
         }
     }
 }
@@ -32,7 +44,10 @@ impl Roots for Scope<'_> {
     }
 
     fn context(&self) -> &Value {
-        self.context.get_or_init(|| (self.make_context)())
+        match &self.context {
+            Context::Lazy(cell, make) => cell.get_or_init(make),
+            Context::Ready(context) => context,
+        }
     }
 
     fn variable(&self, _name: &str) -> Option<&Value> {

@@ -142,6 +142,9 @@ struct Frame {
     /// checked against them, and measured exactly only when a bound exceeds it).
     input_bound: usize,
     work_bound: usize,
+    /// A copy of the raw input for states with Retry or Catch: a retry starts the state
+    /// over from it, and a catcher's ResultPath merges into it.
+    saved_input: Option<Value>,
     entered_event: u64,
     last_event: u64,
     entered_ms: i64,
@@ -278,6 +281,9 @@ impl<'p> Execution<'p> {
             return Poll::Done(outcome);
         }
         self.wake_due();
+        if let Some(outcome) = self.take_outcome() {
+            return Poll::Done(outcome);
+        }
         while let Some(frame) = self.queue.pop_front() {
             if !self.frames[frame as usize].live || self.frames[frame as usize].parked != Parked::No
             {
@@ -425,6 +431,7 @@ impl<'p> Execution<'p> {
             work: input,
             input_bound: 0,
             work_bound: bound,
+            saved_input: None,
             entered_event: 0,
             last_event,
             entered_ms: self.now,
@@ -677,6 +684,8 @@ impl<'p> Execution<'p> {
         frame.retry_total = 0;
         frame.retries.clear();
         frame.retries.resize(code.retry.len(), 0);
+        frame.saved_input =
+            (!code.retry.is_empty() || !code.catch.is_empty()).then(|| frame.input.clone());
         let (entered, _) = state_event_types(code.type_name);
         let name = &code.name;
         let input = std::mem::take(&mut self.frames[f as usize].input);
@@ -738,10 +747,10 @@ impl<'p> Execution<'p> {
     }
 
     /// The context object as a path sees it from frame `f`.
-    fn context(&self, f: u32, map_item: Option<(u32, &Value)>) -> Value {
+    fn context(&self, f: u32) -> Value {
         let frame = &self.frames[f as usize];
         let code = self.program.state(frame.state);
-        let mut context = json!({
+        let context = json!({
             "Execution": {
                 "Id": self.info.arn,
                 "Input": self.input_copy.clone().unwrap_or(Value::Null),
@@ -760,16 +769,13 @@ impl<'p> Execution<'p> {
                 "Name": self.info.state_machine_name,
             },
         });
-        if let Some((index, value)) = map_item {
-            context["Map"] = json!({"Item": {"Index": index, "Value": value}});
-        }
         context
     }
 
     fn select_into_work(&mut self, f: u32, path: &crate::path::Path, from_input: bool) -> Flow {
         let selected = {
             let frame = &self.frames[f as usize];
-            let make = || self.context(f, None);
+            let make = || self.context(f);
             let source = if from_input {
                 &frame.input
             } else {
@@ -797,7 +803,7 @@ impl<'p> Execution<'p> {
     fn build_payload(&mut self, f: u32, index: Index, from_input: bool) -> Flow {
         let built = {
             let frame = &self.frames[f as usize];
-            let make = || self.context(f, None);
+            let make = || self.context(f);
             let source = if from_input {
                 &frame.input
             } else {
@@ -819,7 +825,7 @@ impl<'p> Execution<'p> {
     fn select_parameters(&mut self, f: u32, path: &crate::path::Path, index: Index) -> Flow {
         let built = {
             let frame = &self.frames[f as usize];
-            let make = || self.context(f, None);
+            let make = || self.context(f);
             let scope = Scope::new(&frame.input, &make);
             match path.resolve(&scope) {
                 Ok(selected) => {
@@ -863,7 +869,7 @@ impl<'p> Execution<'p> {
         let choice = &self.program.choices[index as usize];
         let chosen = {
             let frame = &self.frames[f as usize];
-            let make = || self.context(f, None);
+            let make = || self.context(f);
             let scope = Scope::new(&frame.work, &make);
             let mut chosen = Ok(None);
             for (rule, next) in &choice.rules {
@@ -910,7 +916,7 @@ impl<'p> Execution<'p> {
         let fail = &self.program.fails[index as usize];
         let texts = {
             let frame = &self.frames[f as usize];
-            let make = || self.context(f, None);
+            let make = || self.context(f);
             let scope = Scope::new(&frame.input, &make);
             let error = fail
                 .error
@@ -945,7 +951,7 @@ impl<'p> Execution<'p> {
             asl::Wait::Timestamp(timestamp, _) => Ok(timestamp.epoch_millis()),
             asl::Wait::SecondsPath(path) => {
                 let frame = &self.frames[f as usize];
-                let make = || self.context(f, None);
+                let make = || self.context(f);
                 let scope = Scope::new(&frame.work, &make);
                 match path.resolve(&scope) {
                     Err(_) => Err(format!(
@@ -966,7 +972,7 @@ impl<'p> Execution<'p> {
             }
             asl::Wait::TimestampPath(path) => {
                 let frame = &self.frames[f as usize];
-                let make = || self.context(f, None);
+                let make = || self.context(f);
                 let scope = Scope::new(&frame.work, &make);
                 match path.resolve(&scope) {
                     Err(_) => Err(format!("The TimestampPath parameter does not reference an input value: {}", path.source())),
@@ -1003,7 +1009,7 @@ impl<'p> Execution<'p> {
             Seconds::Literal(value) => Ok(*value),
             Seconds::Path(path) => {
                 let frame = &self.frames[f as usize];
-                let make = || self.context(f, None);
+                let make = || self.context(f);
                 let scope = Scope::new(&frame.work, &make);
                 let value = path
                     .resolve(&scope)
@@ -1191,7 +1197,7 @@ impl<'p> Execution<'p> {
             Tolerance::Literal(value) => Ok(*value),
             Tolerance::Path(path) => {
                 let frame = &self.frames[f as usize];
-                let make = || self.context(f, None);
+                let make = || self.context(f);
                 let scope = Scope::new(&frame.work, &make);
                 let value = path
                     .resolve(&scope)
@@ -1226,7 +1232,7 @@ impl<'p> Execution<'p> {
         let items = match map.items_path {
             Some(path) => {
                 let frame = &self.frames[f as usize];
-                let make = || self.context(f, None);
+                let make = || self.context(f);
                 let scope = Scope::new(&frame.work, &make);
                 match program.paths[path as usize].resolve(&scope) {
                     Ok(value) => value.into_owned(),
@@ -1314,6 +1320,7 @@ impl<'p> Execution<'p> {
         let program: &'p Program = self.program;
         let map = &program.maps[map_index as usize];
         let name: &'p str = &program.state(self.frames[f as usize].state).name;
+        let mut context: Option<Value> = None;
         loop {
             let Some(join) = self.frames[f as usize].join.as_mut() else {
                 return Ok(());
@@ -1330,9 +1337,17 @@ impl<'p> Execution<'p> {
                 Some(selector) => {
                     let built = {
                         let frame = &self.frames[f as usize];
-                        let make = || self.context(f, Some((index, &item)));
-                        let scope = Scope::new(&frame.work, &make);
-                        eval::build(&program.payloads[selector as usize], &scope)
+                        if program.uses_context {
+                            // One context object for all iterations; only Map.Item changes.
+                            let context = context.get_or_insert_with(|| self.context(f));
+                            context["Map"] = json!({"Item": {"Index": index, "Value": item}});
+                            let scope = Scope::with_context(&frame.work, context);
+                            eval::build(&program.payloads[selector as usize], &scope)
+                        } else {
+                            let make = || self.context(f);
+                            let scope = Scope::new(&frame.work, &make);
+                            eval::build(&program.payloads[selector as usize], &scope)
+                        }
                     };
                     let input = built.map_err(|message| self.runtime_fault(f, message))?;
                     let bound = payload_size(&input);
@@ -1515,7 +1530,13 @@ impl<'p> Execution<'p> {
                 let frame = &mut self.frames[f as usize];
                 frame.retries[position] += 1;
                 frame.retry_total += 1;
-                frame.pc = frame.retry_pc;
+                // A retry runs the state again from its input processing, so Parameters see
+                // the new $$.State.RetryCount; no new Entered event is recorded.
+                frame.pc = code.entry + 1;
+                if let Some(saved) = &frame.saved_input {
+                    frame.input = saved.clone();
+                }
+                frame.work_bound = frame.input_bound;
                 frame.parked = Parked::Timer(self.now.saturating_add(delay.min(1e15) as i64));
                 return;
             }
@@ -1527,7 +1548,10 @@ impl<'p> Execution<'p> {
         {
             let output = error_output(&fault);
             let frame = &mut self.frames[f as usize];
-            let input = std::mem::take(&mut frame.input);
+            let input = match frame.saved_input.take() {
+                Some(saved) => saved,
+                None => std::mem::take(&mut frame.input),
+            };
             let bound = frame
                 .input_bound
                 .saturating_add(payload_size(&output))

@@ -1,0 +1,392 @@
+//! The worker pool: worker threads run executions of one program; jobs come in and results
+//! go out through lock-free channels. Knows nothing of Kafka.
+//!
+//! Each worker owns the executions it started. An execution that waits (a Wait state, a retry
+//! back-off) is parked on the worker's timer heap and resumed when due, so it never holds the
+//! thread; the worker keeps taking new jobs meanwhile. Task requests are served through the
+//! pool's `TaskHandler`. A panic inside one execution fails that execution, not the worker.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
+use serde_json::Value;
+
+use crate::clock::Clock;
+use crate::compile::Program;
+use crate::exec::ExecOptions;
+use crate::tasks::{Fault, TaskCall, TaskHandler};
+use crate::vm::{Execution, Poll, Status};
+
+/// One event to run an execution on.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The caller's handle on the job (e.g. a packed partition and offset).
+    pub id: u64,
+    /// The execution's name.
+    pub name: String,
+    /// The execution input as JSON text.
+    pub payload: Vec<u8>,
+}
+
+/// How a job ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// The execution succeeded with this output (compact JSON).
+    Succeeded { output: Vec<u8> },
+    /// The execution failed or timed out.
+    Failed {
+        status: Status,
+        error: Option<String>,
+        cause: Option<String>,
+    },
+    /// The event could not start an execution (invalid JSON, too large).
+    Rejected { reason: String },
+}
+
+/// A finished job; `payload` is the job's input, handed back for dead letters.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub id: u64,
+    pub name: String,
+    pub verdict: Verdict,
+    pub payload: Vec<u8>,
+}
+
+/// How the pool runs executions.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    pub workers: usize,
+    /// Jobs a worker's queue holds before `submit` blocks (backpressure).
+    pub queue_per_worker: usize,
+    /// Execution settings (state machine name, limits, time scale); `name` is per job.
+    pub execution: ExecOptions,
+}
+
+impl Default for PoolOptions {
+    fn default() -> PoolOptions {
+        PoolOptions {
+            workers: std::thread::available_parallelism().map_or(1, |count| count.get()),
+            queue_per_worker: 64,
+            execution: ExecOptions::default(),
+        }
+    }
+}
+
+/// A running pool.
+pub struct Pool {
+    senders: Vec<Sender<Vec<Job>>>,
+    results: Receiver<Finished>,
+    workers: Vec<JoinHandle<()>>,
+    next: usize,
+}
+
+impl Pool {
+    /// Starts the worker threads. The program lives as long as the process.
+    pub fn start(
+        program: &'static Program,
+        options: PoolOptions,
+        tasks: Arc<dyn TaskHandler>,
+    ) -> Pool {
+        let workers = options.workers.max(1);
+        let (result_sender, results) = unbounded();
+        let mut senders = Vec::with_capacity(workers);
+        let mut handles = Vec::with_capacity(workers);
+        for index in 0..workers {
+            let (sender, receiver) = bounded::<Vec<Job>>(options.queue_per_worker.max(1));
+            senders.push(sender);
+            let worker = Worker {
+                program,
+                options: options.execution.clone(),
+                tasks: Arc::clone(&tasks),
+                jobs: receiver,
+                results: result_sender.clone(),
+                parked: BinaryHeap::new(),
+                slots: Vec::new(),
+                free: Vec::new(),
+                sequence: 0,
+            };
+            let handle = std::thread::Builder::new()
+                .name(format!("stepstream-worker-{index}"))
+                .spawn(move || worker.run())
+                .expect("the operating system refused to start a worker thread");
+            handles.push(handle);
+        }
+        Pool {
+            senders,
+            results,
+            workers: handles,
+            next: 0,
+        }
+    }
+
+    /// Hands a batch of jobs to the next worker; blocks while its queue is full.
+    pub fn submit(&mut self, jobs: Vec<Job>) {
+        if jobs.is_empty() {
+            return;
+        }
+        let index = self.next % self.senders.len();
+        self.next = self.next.wrapping_add(1);
+        // A worker only goes away when the pool is dropped; a send error cannot happen here.
+        let _ = self.senders[index].send(jobs);
+    }
+
+    /// The finished jobs, in the order they finish.
+    pub fn results(&self) -> &Receiver<Finished> {
+        &self.results
+    }
+
+    /// Stops taking jobs, lets the workers finish what they hold, and waits for them.
+    /// Results still arrive on `results` until every worker is done.
+    pub fn close(self) -> Receiver<Finished> {
+        drop(self.senders);
+        for worker in self.workers {
+            let _ = worker.join();
+        }
+        self.results
+    }
+}
+
+/// An execution the worker holds while it waits.
+struct InFlight {
+    id: u64,
+    name: String,
+    payload: Vec<u8>,
+    execution: Execution<'static>,
+    clock: Clock,
+}
+
+struct Worker {
+    program: &'static Program,
+    options: ExecOptions,
+    tasks: Arc<dyn TaskHandler>,
+    jobs: Receiver<Vec<Job>>,
+    results: Sender<Finished>,
+    /// (real deadline, tie-breaker, slot) of parked executions.
+    parked: BinaryHeap<Reverse<(Instant, u64, usize)>>,
+    slots: Vec<Option<InFlight>>,
+    free: Vec<usize>,
+    sequence: u64,
+}
+
+impl Worker {
+    fn run(mut self) {
+        let mut open = true;
+        while open || !self.parked.is_empty() {
+            let received = match self.parked.peek() {
+                _ if !open => Err(RecvTimeoutError::Timeout),
+                Some(Reverse((deadline, _, _))) => self
+                    .jobs
+                    .recv_timeout(deadline.saturating_duration_since(Instant::now())),
+                None => self.jobs.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            match received {
+                Ok(batch) => {
+                    for job in batch {
+                        self.start(job);
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => open = false,
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            if !open {
+                // Draining: sleep until the next parked execution is due.
+                if let Some(Reverse((deadline, _, _))) = self.parked.peek() {
+                    std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+                }
+            }
+            self.resume_due();
+        }
+    }
+
+    fn start(&mut self, job: Job) {
+        let Job { id, name, payload } = job;
+        if payload.len() > self.options.max_payload_bytes {
+            let reason = format!(
+                "the event has {} bytes, more than the payload limit of {} bytes",
+                payload.len(),
+                self.options.max_payload_bytes
+            );
+            self.finish(id, name, payload, Verdict::Rejected { reason });
+            return;
+        }
+        let input: Value = match serde_json::from_slice(&payload) {
+            Ok(input) => input,
+            Err(err) => {
+                let reason = format!("the event is not valid JSON: {err}");
+                self.finish(id, name, payload, Verdict::Rejected { reason });
+                return;
+            }
+        };
+        let clock = Clock::new(self.options.time_scale);
+        let options = &self.options;
+        let program = self.program;
+        let started = catch_unwind(AssertUnwindSafe(|| {
+            let info = ExecOptions {
+                name: name.clone(),
+                ..options.clone()
+            }
+            .info(clock.now());
+            Execution::new(program, input, info, options.limits())
+        }));
+        match started {
+            Ok(execution) => self.drive(InFlight {
+                id,
+                name,
+                payload,
+                execution,
+                clock,
+            }),
+            Err(panic) => self.finish(id, name, payload, internal_error(&panic)),
+        }
+    }
+
+    /// Runs an execution until it ends (reported) or waits (parked).
+    fn drive(&mut self, mut flight: InFlight) {
+        let tasks = Arc::clone(&self.tasks);
+        let state_machine = self.options.state_machine_name.clone();
+        let polled = catch_unwind(AssertUnwindSafe(|| loop {
+            match flight.execution.run(flight.clock.now()) {
+                Poll::Done(outcome) => return Ok(outcome),
+                Poll::Pending { wake_at } => {
+                    let requests = flight.execution.take_requests();
+                    if !requests.is_empty() {
+                        for request in requests {
+                            let call = TaskCall {
+                                state_name: request.state_name,
+                                resource: request.resource,
+                                parameters: &request.parameters,
+                                invocation: request.invocation,
+                                state_machine: &state_machine,
+                            };
+                            let result = tasks
+                                .invoke(&call)
+                                .unwrap_or_else(|| Err(no_handler(request.resource)));
+                            flight.execution.complete_task(
+                                request.ticket,
+                                result,
+                                flight.clock.now(),
+                            );
+                        }
+                        continue;
+                    }
+                    if flight.execution.is_runnable() {
+                        continue;
+                    }
+                    match wake_at {
+                        Some(at) if flight.clock.real_wait(at).is_none() => {
+                            flight.clock.advance_to(at)
+                        }
+                        other => return Err(other),
+                    }
+                }
+            }
+        }));
+        match polled {
+            Ok(Ok(outcome)) => {
+                let verdict = match outcome.status {
+                    Status::Succeeded => {
+                        match serde_json::to_vec(&outcome.output.unwrap_or(Value::Null)) {
+                            Ok(output) => Verdict::Succeeded { output },
+                            Err(err) => Verdict::Failed {
+                                status: Status::Failed,
+                                error: Some("States.Runtime".into()),
+                                cause: Some(format!("the output could not be serialised: {err}")),
+                            },
+                        }
+                    }
+                    status => Verdict::Failed {
+                        status,
+                        error: outcome.error,
+                        cause: outcome.cause,
+                    },
+                };
+                self.finish(flight.id, flight.name, flight.payload, verdict);
+            }
+            Ok(Err(wake_at)) => self.park(flight, wake_at),
+            Err(panic) => self.finish(
+                flight.id,
+                flight.name,
+                flight.payload,
+                internal_error(&panic),
+            ),
+        }
+    }
+
+    /// Parks a waiting execution until its clock reaches its wake time.
+    fn park(&mut self, flight: InFlight, wake_at: Option<i64>) {
+        let wake_at = match wake_at {
+            Some(at) => at,
+            None => {
+                let verdict = Verdict::Failed {
+                    status: Status::Failed,
+                    error: Some("States.Runtime".into()),
+                    cause: Some("the execution stalled with nothing to run".into()),
+                };
+                self.finish(flight.id, flight.name, flight.payload, verdict);
+                return;
+            }
+        };
+        let deadline = Instant::now() + flight.clock.real_wait(wake_at).unwrap_or(Duration::ZERO);
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot] = Some(flight);
+                slot
+            }
+            None => {
+                self.slots.push(Some(flight));
+                self.slots.len() - 1
+            }
+        };
+        self.sequence += 1;
+        self.parked.push(Reverse((deadline, self.sequence, slot)));
+    }
+
+    fn resume_due(&mut self) {
+        let now = Instant::now();
+        while let Some(Reverse((deadline, _, slot))) = self.parked.peek().copied() {
+            if deadline > now {
+                break;
+            }
+            self.parked.pop();
+            if let Some(flight) = self.slots[slot].take() {
+                self.free.push(slot);
+                self.drive(flight);
+            }
+        }
+    }
+
+    fn finish(&self, id: u64, name: String, payload: Vec<u8>, verdict: Verdict) {
+        // The receiver lives as long as the pool's owner wants results.
+        let _ = self.results.send(Finished {
+            id,
+            name,
+            verdict,
+            payload,
+        });
+    }
+}
+
+fn internal_error(panic: &Box<dyn std::any::Any + Send>) -> Verdict {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|text| text.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    Verdict::Failed {
+        status: Status::Failed,
+        error: Some("States.Runtime".into()),
+        cause: Some(format!("internal error in stepstream: {message}")),
+    }
+}
+
+fn no_handler(resource: &str) -> Fault {
+    Fault::new(
+        "States.TaskFailed",
+        format!("no task handler serves the resource {resource:?}"),
+    )
+}

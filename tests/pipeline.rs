@@ -1,0 +1,290 @@
+//! The line pipeline (`stepstream run --source stdin --sink stdout`) and the worker pool:
+//! one result per event, dead letters with reasons, waits that do not hold workers,
+//! backpressure, and a panicking task that fails only its own execution.
+
+use std::io::Cursor;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use stepstream::exec::ExecOptions;
+use stepstream::pipeline::{self, LineOptions, Summary};
+use stepstream::pool::PoolOptions;
+use stepstream::tasks::{Fault, TaskCall, TaskHandler};
+use stepstream::{asl, compile};
+
+use crate::util::{self, NoTasks};
+
+/// A workload's definition, input lines and expected entries.
+fn workload(name: &str) -> (Value, std::path::PathBuf, Vec<String>, Vec<Value>) {
+    let found = util::workloads()
+        .into_iter()
+        .find(|workload| workload.name == name)
+        .expect("the workload exists");
+    let definition =
+        serde_json::from_str(&found.definition).expect("workload definitions are JSON");
+    let expected = util::workloads_expected()["workloads"][name]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    (
+        definition,
+        found.definition_path,
+        util::workload_input_lines(),
+        expected,
+    )
+}
+
+fn program(definition: &Value) -> &'static compile::Program {
+    let machine = asl::parse_value(definition).expect("test definitions are valid");
+    Box::leak(Box::new(compile::compile(&machine)))
+}
+
+fn options(workers: usize, max_in_flight: usize, time_scale: f64) -> LineOptions {
+    LineOptions {
+        pool: PoolOptions {
+            workers,
+            queue_per_worker: 8,
+            execution: ExecOptions {
+                time_scale,
+                ..ExecOptions::default()
+            },
+        },
+        max_in_flight,
+        source_name: "test".into(),
+    }
+}
+
+/// Runs the pipeline over `input`; returns the summary, output lines and dead letters.
+fn run(
+    program: &'static compile::Program,
+    input: String,
+    options: LineOptions,
+    tasks: Arc<dyn TaskHandler>,
+) -> (Summary, Vec<Value>, Vec<Value>) {
+    let mut out = Vec::new();
+    let mut dead = Vec::new();
+    let summary = pipeline::run_lines(
+        Cursor::new(input.into_bytes()),
+        &mut out,
+        &mut dead,
+        program,
+        options,
+        tasks,
+    )
+    .expect("the pipeline runs to the end of its input");
+    let parse = |bytes: &[u8]| -> Vec<Value> {
+        String::from_utf8_lossy(bytes)
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("each line is JSON"))
+            .collect()
+    };
+    (summary, parse(&out), parse(&dead))
+}
+
+#[test]
+fn every_event_gets_one_result_and_outputs_match_the_workload() {
+    let (definition, _, inputs, expected) = workload("w2-choice-route");
+    let program = program(&definition);
+    let input: String = inputs.iter().map(|line| format!("{line}\n")).collect();
+    let (summary, outputs, dead) = run(program, input, options(2, 64, 0.0), Arc::new(NoTasks));
+    assert_eq!(summary.events, inputs.len() as u64);
+    assert_eq!(summary.succeeded as usize, outputs.len());
+    assert_eq!(
+        (summary.failed + summary.rejected + summary.timed_out) as usize,
+        dead.len()
+    );
+    let expected_failures = expected
+        .iter()
+        .filter(|entry| entry["status"] != "SUCCEEDED")
+        .count();
+    assert_eq!(dead.len(), expected_failures);
+    // Every dead letter names its event, which the workload expects to fail, and carries it.
+    for letter in &dead {
+        let index = letter["event"]
+            .as_u64()
+            .expect("dead letters carry the event index") as usize;
+        assert_eq!(letter["status"], expected[index]["status"]);
+        assert_eq!(letter["execution"], json!(format!("test-0-{index}")));
+        if index < 40 {
+            let end = util::expected_end(&expected[index]);
+            assert_eq!(letter["error"].as_str(), end.error.as_deref());
+            assert_eq!(letter["cause"].as_str(), end.cause.as_deref());
+        }
+        let original: Value =
+            serde_json::from_str(letter["input"].as_str().unwrap_or_default()).unwrap_or_default();
+        let sent: Value = serde_json::from_str(&inputs[index]).unwrap_or_default();
+        assert_eq!(original, sent);
+    }
+}
+
+#[test]
+fn bad_events_become_dead_letters_and_the_stream_goes_on() {
+    let program = program(
+        &json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"id.$": "$.id"}, "End": true}}}),
+    );
+    let too_big = format!("{{\"id\": \"{}\"}}", "x".repeat(300));
+    let input = format!(
+        "{{\"id\": 1}}\nnot json\n\n{{\"no_id\": true}}\n\u{0}\n{too_big}\n{{\"id\": 2}}\n"
+    );
+    let mut options = options(2, 4, 0.0);
+    options.pool.execution.max_payload_bytes = 200;
+    let (summary, outputs, dead) = run(program, input, options, Arc::new(NoTasks));
+    assert_eq!(
+        summary,
+        Summary {
+            events: 6,
+            succeeded: 2,
+            failed: 1,
+            timed_out: 0,
+            rejected: 3
+        }
+    );
+    let mut ids: Vec<Value> = outputs.iter().map(|output| output["id"].clone()).collect();
+    ids.sort_by_key(|id| id.as_i64());
+    assert_eq!(ids, vec![json!(1), json!(2)]);
+    let reasons: Vec<(u64, String, String)> = {
+        let mut reasons: Vec<_> = dead
+            .iter()
+            .map(|letter| {
+                (
+                    letter["event"].as_u64().unwrap_or(u64::MAX),
+                    letter["status"].as_str().unwrap_or_default().to_string(),
+                    letter["cause"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        reasons.sort();
+        reasons
+    };
+    assert_eq!(reasons[0].0, 1);
+    assert_eq!(reasons[0].1, "REJECTED");
+    assert!(reasons[0].2.contains("not valid JSON"), "{reasons:?}");
+    assert_eq!((reasons[1].0, reasons[1].1.as_str()), (2, "FAILED"));
+    assert!(
+        reasons[1].2.contains("could not be found in the input"),
+        "{reasons:?}"
+    );
+    assert_eq!((reasons[2].0, reasons[2].1.as_str()), (3, "REJECTED"));
+    assert_eq!((reasons[3].0, reasons[3].1.as_str()), (4, "REJECTED"));
+    assert!(reasons[3].2.contains("payload limit"), "{reasons:?}");
+}
+
+#[test]
+fn waiting_executions_do_not_hold_workers() {
+    // 400 executions that each wait 2 s of execution time, at time scale 0.05 (0.1 s real),
+    // on one worker: run one after another they would take 40 s.
+    let program = program(&json!({"StartAt": "W", "States": {
+        "W": {"Type": "Wait", "Seconds": 2, "Next": "P"},
+        "P": {"Type": "Pass", "End": true}}}));
+    let input: String = (0..400)
+        .map(|index| format!("{{\"n\": {index}}}\n"))
+        .collect();
+    let started = Instant::now();
+    let (summary, outputs, _) = run(program, input, options(1, 1_000, 0.05), Arc::new(NoTasks));
+    assert_eq!(summary.succeeded, 400);
+    assert_eq!(outputs.len(), 400);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn max_in_flight_bounds_concurrent_executions() {
+    // Each execution waits 1 s (0.02 s real); with at most 5 in flight, 50 events need at
+    // least 10 rounds.
+    let program = program(
+        &json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 1, "End": true}}}),
+    );
+    let input: String = (0..50)
+        .map(|index| format!("{{\"n\": {index}}}\n"))
+        .collect();
+    let started = Instant::now();
+    let (summary, _, _) = run(program, input, options(2, 5, 0.02), Arc::new(NoTasks));
+    assert_eq!(summary.succeeded, 50);
+    assert!(
+        started.elapsed() >= Duration::from_millis(180),
+        "took only {:?}",
+        started.elapsed()
+    );
+}
+
+/// A handler that panics for odd inputs and counts its calls.
+struct Panicky {
+    calls: AtomicUsize,
+}
+
+impl TaskHandler for Panicky {
+    fn invoke(&self, call: &TaskCall<'_>) -> Option<Result<Value, Fault>> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let n = call.parameters["n"].as_i64().unwrap_or_default();
+        if n % 2 == 1 {
+            panic!("boom on {n}");
+        }
+        Some(Ok(json!({"doubled": n * 2})))
+    }
+}
+
+#[test]
+fn a_panic_fails_its_execution_not_the_worker() {
+    let program = program(&json!({"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:f", "End": true}}}));
+    let input: String = (0..20)
+        .map(|index| format!("{{\"n\": {index}}}\n"))
+        .collect();
+    let handler = Arc::new(Panicky {
+        calls: AtomicUsize::new(0),
+    });
+    let (summary, outputs, dead) = run(program, input, options(1, 100, 0.0), handler.clone());
+    assert_eq!(
+        summary,
+        Summary {
+            events: 20,
+            succeeded: 10,
+            failed: 10,
+            timed_out: 0,
+            rejected: 0
+        }
+    );
+    assert_eq!(handler.calls.load(Ordering::Relaxed), 20);
+    assert!(outputs
+        .iter()
+        .all(|output| output["doubled"].as_i64().is_some_and(|n| n % 4 == 0)));
+    assert!(
+        dead.iter().all(|letter| letter["cause"]
+            .as_str()
+            .is_some_and(|cause| cause.contains("boom on"))),
+        "{dead:?}"
+    );
+}
+
+#[test]
+fn the_binary_runs_the_line_pipeline() {
+    let (_, path, inputs, expected) = workload("w1-pass-chain");
+    let input: String = inputs
+        .iter()
+        .take(40)
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let path = path.to_string_lossy().into_owned();
+    let run = util::stepstream_with_input(["run", path.as_str(), "--time-scale", "0"], &input);
+    run.assert_code(0).assert_no_panic();
+    let mut outputs: Vec<Value> = run
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("JSON line"))
+        .collect();
+    let mut expected: Vec<Value> = expected
+        .iter()
+        .take(40)
+        .map(|entry| entry["output"].clone())
+        .collect();
+    let key = |value: &Value| value["out"]["id"].as_str().unwrap_or_default().to_string();
+    outputs.sort_by_key(key);
+    expected.sort_by_key(key);
+    assert_eq!(outputs, expected);
+    assert!(run.stderr.contains("40 events"), "{}", run.stderr);
+}
