@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::clock::Clock;
 use crate::compile::Program;
 use crate::tasks::{Fault, TaskCall, TaskHandler};
-use crate::vm::{Execution, ExecutionInfo, Limits, Poll};
+use crate::vm::{Execution, ExecutionInfo, Limits, Outcome, Poll};
 
 pub use crate::vm::{HistoryEvent, Status};
 
@@ -152,42 +152,10 @@ pub fn run(
     let info = options.info(clock.now());
     let mut execution = Execution::new(program, input, info, options.limits());
     let outcome = loop {
-        match execution.run(clock.now()) {
-            Poll::Done(outcome) => break outcome,
-            Poll::Pending { wake_at } => {
-                let requests = execution.take_requests();
-                if !requests.is_empty() {
-                    for request in requests {
-                        let call = TaskCall {
-                            state_name: request.state_name,
-                            resource: request.resource,
-                            parameters: &request.parameters,
-                            invocation: request.invocation,
-                            state_machine: &options.state_machine_name,
-                        };
-                        let result = tasks
-                            .invoke(&call)
-                            .unwrap_or_else(|| Err(no_handler(request.resource)));
-                        execution.complete_task(request.ticket, result, clock.now());
-                    }
-                    continue;
-                }
-                if execution.is_runnable() {
-                    continue;
-                }
-                match wake_at {
-                    Some(at) => clock.sleep_until(at),
-                    // Nothing runnable and nothing to wait for cannot happen; end rather than spin.
-                    None => {
-                        break crate::vm::Outcome {
-                            status: Status::Failed,
-                            output: None,
-                            error: Some("States.Runtime".into()),
-                            cause: Some("the execution stalled with nothing to run".into()),
-                        }
-                    }
-                }
-            }
+        match step(&mut execution, &clock, tasks, &options.state_machine_name) {
+            Step::Done(outcome) => break outcome,
+            Step::Wait(at) => clock.sleep_until(at),
+            Step::Stalled => break stalled(),
         }
     };
     let (info, history) = execution.into_parts();
@@ -202,6 +170,69 @@ pub fn run(
         error: outcome.error,
         cause: outcome.cause,
         history,
+    }
+}
+
+/// The fault of a Task whose resource no handler serves.
+/// Where stepping an execution stopped.
+#[derive(Debug)]
+pub enum Step {
+    /// The execution ended.
+    Done(Outcome),
+    /// Nothing can run before the clock reads this time.
+    Wait(i64),
+    /// Nothing can run and nothing is awaited (never expected; reported, not spun on).
+    Stalled,
+}
+
+/// Runs an execution until it ends or must wait for time to pass, serving its task requests
+/// at once through `tasks` (a request no handler serves fails with `States.TaskFailed`).
+pub fn step(
+    execution: &mut Execution<'_>,
+    clock: &Clock,
+    tasks: &dyn TaskHandler,
+    state_machine: &str,
+) -> Step {
+    loop {
+        match execution.run(clock.now()) {
+            Poll::Done(outcome) => return Step::Done(outcome),
+            Poll::Pending { wake_at } => {
+                let requests = execution.take_requests();
+                if !requests.is_empty() {
+                    for request in requests {
+                        let call = TaskCall {
+                            state_name: request.state_name,
+                            resource: request.resource,
+                            parameters: &request.parameters,
+                            invocation: request.invocation,
+                            state_machine,
+                        };
+                        let result = tasks
+                            .invoke(&call)
+                            .unwrap_or_else(|| Err(no_handler(request.resource)));
+                        execution.complete_task(request.ticket, result, clock.now());
+                    }
+                    continue;
+                }
+                if execution.is_runnable() {
+                    continue;
+                }
+                return match wake_at {
+                    Some(at) => Step::Wait(at),
+                    None => Step::Stalled,
+                };
+            }
+        }
+    }
+}
+
+/// The outcome of an execution that stalled.
+pub fn stalled() -> Outcome {
+    Outcome {
+        status: Status::Failed,
+        output: None,
+        error: Some("States.Runtime".into()),
+        cause: Some("the execution stalled with nothing to run".into()),
     }
 }
 

@@ -7,8 +7,10 @@
 pub mod asl;
 pub mod clock;
 pub mod compile;
+pub mod config;
 pub mod exec;
 pub mod intrinsics;
+pub mod kafka;
 pub mod path;
 pub mod pipeline;
 pub mod pool;

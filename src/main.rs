@@ -2,13 +2,16 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use serde_json::Value;
 
+use stepstream::config::Config;
 use stepstream::exec::{self, ExecOptions, Status};
+use stepstream::kafka::{self, KafkaOptions};
 use stepstream::pipeline::{self, LineOptions};
 use stepstream::pool::PoolOptions;
 use stepstream::tasks::{mock, MockConfig, TaskHandler};
@@ -104,34 +107,60 @@ struct ExecArgs {
     history: bool,
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Source {
     /// JSON lines on standard input, one event per line.
     Stdin,
+    /// The config's input topics, as a member of its consumer group.
+    Kafka,
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Sink {
     /// Outputs as JSON lines on standard output; dead letters as JSON lines on standard error.
     Stdout,
+    /// The config's output and dead-letter topics.
+    Kafka,
 }
 
 #[derive(clap::Args)]
 struct RunArgs {
-    #[command(flatten)]
-    machine: MachineArgs,
-    /// Where events come from.
-    #[arg(long, value_enum, default_value = "stdin")]
-    source: Source,
-    /// Where results go.
-    #[arg(long, value_enum, default_value = "stdout")]
-    sink: Sink,
+    /// Definition file (ASL JSON); or `state_machine` in the config file.
+    file: Option<PathBuf>,
+    /// TOML configuration (see config/stepstream.toml); its Kafka settings make Kafka the
+    /// default source and sink.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Where events come from [default: kafka with --config, else stdin].
+    #[arg(long, value_enum)]
+    source: Option<Source>,
+    /// Where results go [default: kafka when the source is kafka, else stdout].
+    #[arg(long, value_enum)]
+    sink: Option<Sink>,
+    /// Kafka bootstrap servers (overrides the config and STEPSTREAM_BROKERS).
+    #[arg(long)]
+    brokers: Option<String>,
+    /// State machine name (ARNs; the MockConfigFile StateMachines key).
+    #[arg(long)]
+    state_machine: Option<String>,
+    /// MockConfigFile with mocked task responses (default: $SFN_MOCK_CONFIG).
+    #[arg(long)]
+    mock_config: Option<PathBuf>,
+    /// Test case of the MockConfigFile to use.
+    #[arg(long)]
+    test_case: Option<String>,
+    /// Scale of waits and retry back-offs: 1 real time, 0 instant.
+    #[arg(long)]
+    time_scale: Option<f64>,
+    /// Largest payload in bytes.
+    #[arg(long)]
+    max_payload_bytes: Option<usize>,
     /// Worker threads [default: one per core].
     #[arg(long)]
     workers: Option<usize>,
-    /// Most executions in flight; reading pauses when reached.
-    #[arg(long, default_value_t = 10_000)]
-    max_in_flight: usize,
+    /// Most executions in flight; consumption pauses when reached.
+    #[arg(long)]
+    max_in_flight: Option<usize>,
 }
 
 /// A CLI failure with its exit code.
@@ -251,34 +280,11 @@ impl MachineArgs {
 
     /// The task handler: the chosen MockConfigFile test case, or none.
     fn task_handler(&self, state_machine: &str) -> Result<Arc<dyn TaskHandler>, Failure> {
-        let mock_config = match &self.mock_config {
-            Some(path) => Some(MockConfig::load(path).map_err(|err| usage(err.to_string()))?),
-            None => mock::from_env()
-                .transpose()
-                .map_err(|err| usage(err.to_string()))?,
-        };
-        match (mock_config, &self.test_case) {
-            (Some(config), Some(test_case)) => {
-                // With a single state machine in the file, its name need not match.
-                let machine_name = config
-                    .handler(state_machine, test_case)
-                    .map(|_| state_machine.to_string())
-                    .or_else(|err| {
-                        config
-                            .single_state_machine()
-                            .map(str::to_string)
-                            .ok_or_else(|| usage(err))
-                    })?;
-                Ok(Arc::new(
-                    config.handler(&machine_name, test_case).map_err(usage)?,
-                ))
-            }
-            (Some(_), None) => Err(usage("--mock-config needs --test-case to pick a test case")),
-            (None, Some(_)) => Err(usage(
-                "--test-case needs --mock-config (or SFN_MOCK_CONFIG)",
-            )),
-            (None, None) => Ok(Arc::new(exec::NoTasks)),
-        }
+        task_handler(
+            self.mock_config.as_deref(),
+            self.test_case.as_deref(),
+            state_machine,
+        )
     }
 
     fn options(&self, state_machine: String) -> ExecOptions {
@@ -331,11 +337,116 @@ fn exec_command(args: ExecArgs) -> Result<u8, Failure> {
     })
 }
 
+/// The task handler: a MockConfigFile test case (from the argument or `SFN_MOCK_CONFIG`), or
+/// none.
+fn task_handler(
+    mock_config: Option<&Path>,
+    test_case: Option<&str>,
+    state_machine: &str,
+) -> Result<Arc<dyn TaskHandler>, Failure> {
+    let mock_config = match mock_config {
+        Some(path) => Some(MockConfig::load(path).map_err(|err| usage(err.to_string()))?),
+        None => mock::from_env()
+            .transpose()
+            .map_err(|err| usage(err.to_string()))?,
+    };
+    match (mock_config, test_case) {
+        (Some(config), Some(test_case)) => {
+            // With a single state machine in the file, its name need not match.
+            let machine_name = config
+                .handler(state_machine, test_case)
+                .map(|_| state_machine.to_string())
+                .or_else(|err| {
+                    config
+                        .single_state_machine()
+                        .map(str::to_string)
+                        .ok_or_else(|| usage(err))
+                })?;
+            Ok(Arc::new(
+                config.handler(&machine_name, test_case).map_err(usage)?,
+            ))
+        }
+        (Some(_), None) => Err(usage("--mock-config needs --test-case to pick a test case")),
+        (None, Some(_)) => Err(usage(
+            "--test-case needs --mock-config (or SFN_MOCK_CONFIG)",
+        )),
+        (None, None) => Ok(Arc::new(exec::NoTasks)),
+    }
+}
+
+/// The configuration `run` works with: the file's, then the environment's, then the flags'.
+fn run_config(args: &RunArgs) -> Result<Config, Failure> {
+    let mut config = match &args.config {
+        Some(path) => Config::load(path).map_err(|err| usage(err.to_string()))?,
+        None => {
+            let Some(file) = &args.file else {
+                return Err(usage("run needs a definition file, or --config naming one"));
+            };
+            Config::parse(&format!(
+                "state_machine = {}",
+                toml_string(&file.to_string_lossy())
+            ))
+            .map_err(usage)?
+        }
+    };
+    config
+        .apply_env(|name| std::env::var(name).ok())
+        .map_err(usage)?;
+    if let Some(file) = &args.file {
+        config.state_machine = file.clone();
+    }
+    if let Some(name) = &args.state_machine {
+        config.state_machine_name = Some(name.clone());
+    }
+    if let Some(brokers) = &args.brokers {
+        config.kafka.brokers = brokers.clone();
+    }
+    if let Some(path) = &args.mock_config {
+        config.tasks.mock_config = Some(path.clone());
+    }
+    if let Some(test_case) = &args.test_case {
+        config.tasks.test_case = Some(test_case.clone());
+    }
+    if let Some(scale) = args.time_scale {
+        config.limits.time_scale = scale;
+    }
+    if let Some(bytes) = args.max_payload_bytes {
+        config.limits.max_payload_bytes = bytes;
+    }
+    if let Some(workers) = args.workers {
+        if workers == 0 {
+            return Err(usage("--workers must be at least 1"));
+        }
+        config.workers.count = workers;
+    }
+    if let Some(max) = args.max_in_flight {
+        config.workers.max_in_flight = max;
+    }
+    config.check().map_err(usage)?;
+    Ok(config)
+}
+
+/// A TOML basic string holding `text`.
+fn toml_string(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_default()
+}
+
 fn run_command(args: RunArgs) -> Result<u8, Failure> {
-    let machine = &args.machine;
-    machine.check()?;
-    if args.max_in_flight == 0 || args.workers == Some(0) {
-        return Err(usage("--workers and --max-in-flight must be at least 1"));
+    let config = run_config(&args)?;
+    let source = args.source.unwrap_or(if args.config.is_some() {
+        Source::Kafka
+    } else {
+        Source::Stdin
+    });
+    let sink = args.sink.unwrap_or(if source == Source::Kafka {
+        Sink::Kafka
+    } else {
+        Sink::Stdout
+    });
+    if (source == Source::Kafka) != (sink == Sink::Kafka) {
+        return Err(usage(
+            "run supports --source stdin --sink stdout, and --source kafka --sink kafka",
+        ));
     }
     // A panic inside an execution is reported in that execution's dead letter; the default
     // hook would also print it to stderr, in the middle of the dead-letter stream.
@@ -349,35 +460,94 @@ fn run_command(args: RunArgs) -> Result<u8, Failure> {
         }
     }));
     // The daemon runs one program for its whole life.
-    let program: &'static compile::Program = Box::leak(Box::new(load_program(&machine.file)?));
-    let state_machine = machine.state_machine_name();
-    let tasks = machine.task_handler(&state_machine)?;
+    let program: &'static compile::Program =
+        Box::leak(Box::new(load_program(&config.state_machine)?));
+    let state_machine = config
+        .state_machine_name
+        .clone()
+        .unwrap_or_else(|| machine_name_of(&config.state_machine));
+    let tasks = task_handler(
+        config.tasks.mock_config.as_deref(),
+        config.tasks.test_case.as_deref(),
+        &state_machine,
+    )?;
+    let execution = ExecOptions {
+        state_machine_name: state_machine,
+        region: config.aws.region.clone(),
+        account: config.aws.account.clone(),
+        time_scale: config.limits.time_scale,
+        max_payload_bytes: config.limits.max_payload_bytes,
+        max_duration: Some(Duration::from_secs(config.limits.execution_timeout_seconds)),
+        ..ExecOptions::default()
+    };
     let mut pool = PoolOptions {
-        execution: machine.options(state_machine),
+        execution,
         ..PoolOptions::default()
     };
-    if let Some(workers) = args.workers {
-        pool.workers = workers;
+    if config.workers.count > 0 {
+        pool.workers = config.workers.count;
     }
-    let (Source::Stdin, Sink::Stdout) = (args.source, args.sink);
-    let options = LineOptions {
-        pool,
-        max_in_flight: args.max_in_flight,
-        source_name: "stdin".into(),
-    };
     let started = Instant::now();
-    let summary = pipeline::run_lines(
-        std::io::stdin(),
-        std::io::stdout().lock(),
-        std::io::stderr(),
-        program,
-        options,
-        tasks,
-    )
-    .map_err(|err| Failure {
-        code: 1,
-        message: format!("the pipeline stopped: {err}"),
-    })?;
+    let summary = if source == Source::Stdin {
+        let options = LineOptions {
+            pool,
+            max_in_flight: config.workers.max_in_flight,
+            source_name: "stdin".into(),
+        };
+        pipeline::run_lines(
+            std::io::stdin(),
+            std::io::stdout().lock(),
+            std::io::stderr(),
+            program,
+            options,
+            tasks,
+        )
+        .map_err(|err| Failure {
+            code: 1,
+            message: format!("the pipeline stopped: {err}"),
+        })?
+    } else {
+        let shutdown = Arc::new(AtomicBool::new(false));
+        for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+            signal_hook::flag::register(signal, Arc::clone(&shutdown)).map_err(|err| Failure {
+                code: 1,
+                message: format!("cannot handle signals: {err}"),
+            })?;
+        }
+        let kafka = KafkaOptions {
+            brokers: config.kafka.brokers.clone(),
+            group_id: config.kafka.group_id.clone(),
+            input_topics: config.kafka.input_topics.clone(),
+            output_topic: config.kafka.output_topic.clone(),
+            dead_letter_topic: config.kafka.dead_letter_topic.clone(),
+            consumer: config.kafka.consumer.clone(),
+            producer: config.kafka.producer.clone(),
+            max_in_flight: config.workers.max_in_flight,
+            shutdown_grace: Duration::from_secs(config.workers.shutdown_grace_seconds),
+        };
+        eprintln!(
+            "stepstream: consuming {} from {} as group {}",
+            kafka.input_topics.join(", "),
+            kafka.brokers,
+            kafka.group_id
+        );
+        kafka::run_stage(program, kafka, pool, tasks, shutdown).map_err(|err| Failure {
+            code: 1,
+            message: format!("the Kafka stage stopped: {err}"),
+        })?
+    };
     eprintln!("stepstream: {}", pipeline::describe(&summary, started));
     Ok(0)
+}
+
+/// A state machine's default name: its file's name up to the first dot.
+fn machine_name_of(file: &Path) -> String {
+    let file_name = file
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match file_name.split('.').next() {
+        Some(stem) if !stem.is_empty() => stem.to_string(),
+        _ => "StateMachine".to_string(),
+    }
 }

@@ -18,9 +18,9 @@ use serde_json::Value;
 
 use crate::clock::Clock;
 use crate::compile::Program;
-use crate::exec::ExecOptions;
-use crate::tasks::{Fault, TaskCall, TaskHandler};
-use crate::vm::{Execution, Poll, Status};
+use crate::exec::{stalled, step, ExecOptions, Step};
+use crate::tasks::TaskHandler;
+use crate::vm::{Execution, Status};
 
 /// One event to run an execution on.
 #[derive(Debug, Clone)]
@@ -250,40 +250,19 @@ impl Worker {
         let tasks = Arc::clone(&self.tasks);
         let state_machine = self.options.state_machine_name.clone();
         let polled = catch_unwind(AssertUnwindSafe(|| loop {
-            match flight.execution.run(flight.clock.now()) {
-                Poll::Done(outcome) => return Ok(outcome),
-                Poll::Pending { wake_at } => {
-                    let requests = flight.execution.take_requests();
-                    if !requests.is_empty() {
-                        for request in requests {
-                            let call = TaskCall {
-                                state_name: request.state_name,
-                                resource: request.resource,
-                                parameters: &request.parameters,
-                                invocation: request.invocation,
-                                state_machine: &state_machine,
-                            };
-                            let result = tasks
-                                .invoke(&call)
-                                .unwrap_or_else(|| Err(no_handler(request.resource)));
-                            flight.execution.complete_task(
-                                request.ticket,
-                                result,
-                                flight.clock.now(),
-                            );
-                        }
-                        continue;
-                    }
-                    if flight.execution.is_runnable() {
-                        continue;
-                    }
-                    match wake_at {
-                        Some(at) if flight.clock.real_wait(at).is_none() => {
-                            flight.clock.advance_to(at)
-                        }
-                        other => return Err(other),
-                    }
+            match step(
+                &mut flight.execution,
+                &flight.clock,
+                tasks.as_ref(),
+                &state_machine,
+            ) {
+                Step::Done(outcome) => return Ok(outcome),
+                // A virtual clock jumps; a scaled one parks the execution until then.
+                Step::Wait(at) if flight.clock.real_wait(at).is_none() => {
+                    flight.clock.advance_to(at)
                 }
+                Step::Wait(at) => return Err(Some(at)),
+                Step::Stalled => return Err(None),
             }
         }));
         match polled {
@@ -322,10 +301,11 @@ impl Worker {
         let wake_at = match wake_at {
             Some(at) => at,
             None => {
+                let outcome = stalled();
                 let verdict = Verdict::Failed {
-                    status: Status::Failed,
-                    error: Some("States.Runtime".into()),
-                    cause: Some("the execution stalled with nothing to run".into()),
+                    status: outcome.status,
+                    error: outcome.error,
+                    cause: outcome.cause,
                 };
                 self.finish(flight.id, flight.name, flight.payload, verdict);
                 return;
@@ -382,11 +362,4 @@ fn internal_error(panic: &Box<dyn std::any::Any + Send>) -> Verdict {
         error: Some("States.Runtime".into()),
         cause: Some(format!("internal error in stepstream: {message}")),
     }
-}
-
-fn no_handler(resource: &str) -> Fault {
-    Fault::new(
-        "States.TaskFailed",
-        format!("no task handler serves the resource {resource:?}"),
-    )
 }

@@ -1004,28 +1004,38 @@ impl<'p> Execution<'p> {
 
     // ----- tasks -----
 
+    /// Reads a number a `…Path` field points at in the working value; `read` converts it,
+    /// and a value it refuses is reported as AWS words it ("not a valid integer").
+    fn number_at<T>(
+        &self,
+        f: u32,
+        path: &crate::path::Path,
+        field: &str,
+        kind: &str,
+        read: impl Fn(&Value) -> Option<T>,
+    ) -> Result<T, Fault> {
+        let frame = &self.frames[f as usize];
+        let make = || self.context(f);
+        let scope = Scope::new(&frame.work, &make);
+        let value = path
+            .resolve(&scope)
+            .map_err(|err| self.runtime_fault(f, err))?;
+        read(value.as_ref()).ok_or_else(|| {
+            self.runtime_fault(
+                f,
+                format!(
+                    "The {field}Path field refers to value \"{}\" which is not a valid {kind}: {}",
+                    plain(value.as_ref()),
+                    path.source()
+                ),
+            )
+        })
+    }
+
     fn seconds(&self, f: u32, seconds: &Seconds, field: &str) -> Result<u64, Fault> {
         match seconds {
             Seconds::Literal(value) => Ok(*value),
-            Seconds::Path(path) => {
-                let frame = &self.frames[f as usize];
-                let make = || self.context(f);
-                let scope = Scope::new(&frame.work, &make);
-                let value = path
-                    .resolve(&scope)
-                    .map_err(|err| self.runtime_fault(f, err))?;
-                match value.as_ref().as_u64() {
-                    Some(number) => Ok(number),
-                    None => Err(self.runtime_fault(
-                        f,
-                        format!(
-                            "The {field}Path field refers to value \"{}\" which is not a valid integer: {}",
-                            plain(value.as_ref()),
-                            path.source()
-                        ),
-                    )),
-                }
-            }
+            Seconds::Path(path) => self.number_at(f, path, field, "integer", Value::as_u64),
         }
     }
 
@@ -1195,33 +1205,16 @@ impl<'p> Execution<'p> {
     fn tolerance(&self, f: u32, tolerance: &Tolerance, field: &str) -> Result<f64, Fault> {
         match tolerance {
             Tolerance::Literal(value) => Ok(*value),
-            Tolerance::Path(path) => {
-                let frame = &self.frames[f as usize];
-                let make = || self.context(f);
-                let scope = Scope::new(&frame.work, &make);
-                let value = path
-                    .resolve(&scope)
-                    .map_err(|err| self.runtime_fault(f, err))?;
-                let number = if field == "ToleratedFailureCount" {
-                    value.as_ref().as_u64().map(|count| count as f64)
-                } else {
-                    value
-                        .as_ref()
-                        .as_f64()
-                        .filter(|pct| (0.0..=100.0).contains(pct))
-                };
-                number.ok_or_else(|| {
-                    let kind = if field == "ToleratedFailureCount" { "integer" } else { "percentage" };
-                    self.runtime_fault(
-                        f,
-                        format!(
-                            "The {field}Path field refers to value \"{}\" which is not a valid {kind}: {}",
-                            plain(value.as_ref()),
-                            path.source()
-                        ),
-                    )
+            Tolerance::Path(path) if field == "ToleratedFailureCount" => {
+                self.number_at(f, path, field, "integer", |value| {
+                    value.as_u64().map(|count| count as f64)
                 })
             }
+            Tolerance::Path(path) => self.number_at(f, path, field, "percentage", |value| {
+                value
+                    .as_f64()
+                    .filter(|percentage| (0.0..=100.0).contains(percentage))
+            }),
         }
     }
 

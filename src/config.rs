@@ -1,0 +1,322 @@
+//! The daemon's configuration: a TOML file (`config/stepstream.toml` documents every key),
+//! with environment and command-line overrides for the usual keys.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The state machine definition (ASL JSON), relative to the config file.
+    pub state_machine: PathBuf,
+    /// The state machine's name in ARNs and MockConfigFile lookups [default: file stem].
+    #[serde(default)]
+    pub state_machine_name: Option<String>,
+    #[serde(default)]
+    pub kafka: KafkaConfig,
+    #[serde(default)]
+    pub workers: WorkersConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    #[serde(default)]
+    pub tasks: TasksConfig,
+    #[serde(default)]
+    pub aws: AwsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, `host:port[,host:port…]`.
+    pub brokers: String,
+    pub group_id: String,
+    pub input_topics: Vec<String>,
+    pub output_topic: String,
+    pub dead_letter_topic: String,
+    /// librdkafka consumer settings, passed through as they are.
+    pub consumer: BTreeMap<String, String>,
+    /// librdkafka producer settings, passed through as they are.
+    pub producer: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> KafkaConfig {
+        KafkaConfig {
+            brokers: "127.0.0.1:9092".into(),
+            group_id: "stepstream".into(),
+            input_topics: vec!["stepstream-in".into()],
+            output_topic: "stepstream-out".into(),
+            dead_letter_topic: "stepstream-dlq".into(),
+            consumer: BTreeMap::new(),
+            producer: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkersConfig {
+    /// Worker threads; 0 means one per core.
+    pub count: usize,
+    /// Most executions in flight; consumption pauses when reached.
+    pub max_in_flight: usize,
+    /// Seconds to finish in-flight executions after SIGTERM/SIGINT before exiting.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for WorkersConfig {
+    fn default() -> WorkersConfig {
+        WorkersConfig {
+            count: 0,
+            max_in_flight: 10_000,
+            shutdown_grace_seconds: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Longest execution (Express: 300 s).
+    pub execution_timeout_seconds: u64,
+    /// Largest event, state input or output, in bytes (AWS: 262,144).
+    pub max_payload_bytes: usize,
+    /// Scale of waits and retry back-offs: 1 real time, 0 instant.
+    pub time_scale: f64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> LimitsConfig {
+        LimitsConfig {
+            execution_timeout_seconds: 300,
+            max_payload_bytes: 262_144,
+            time_scale: 1.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TasksConfig {
+    /// A MockConfigFile serving Task states, relative to the config file.
+    pub mock_config: Option<PathBuf>,
+    /// The test case of the MockConfigFile to use.
+    pub test_case: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AwsConfig {
+    pub region: String,
+    pub account: String,
+}
+
+impl Default for AwsConfig {
+    fn default() -> AwsConfig {
+        AwsConfig {
+            region: "us-east-1".into(),
+            account: "123456789012".into(),
+        }
+    }
+}
+
+/// A configuration problem.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl Config {
+    /// Reads a config file; relative paths in it are taken from the file's folder.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let mut config = Config::parse(&text).map_err(|message| ConfigError::Invalid {
+            path: path.into(),
+            message,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.state_machine = base.join(&config.state_machine);
+        if let Some(mock) = &config.tasks.mock_config {
+            config.tasks.mock_config = Some(base.join(mock));
+        }
+        Ok(config)
+    }
+
+    /// Parses config text (paths stay as written).
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let config: Config = toml::from_str(text).map_err(|err| err.to_string())?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Applies the environment's overrides: `STEPSTREAM_BROKERS`, `STEPSTREAM_GROUP_ID`,
+    /// `STEPSTREAM_INPUT_TOPICS` (comma-separated), `STEPSTREAM_OUTPUT_TOPIC`,
+    /// `STEPSTREAM_DEAD_LETTER_TOPIC`, `STEPSTREAM_WORKERS`, `STEPSTREAM_MAX_IN_FLIGHT`,
+    /// `STEPSTREAM_TIME_SCALE`.
+    pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), String> {
+        if let Some(value) = env("STEPSTREAM_BROKERS") {
+            self.kafka.brokers = value;
+        }
+        if let Some(value) = env("STEPSTREAM_GROUP_ID") {
+            self.kafka.group_id = value;
+        }
+        if let Some(value) = env("STEPSTREAM_INPUT_TOPICS") {
+            self.kafka.input_topics = value
+                .split(',')
+                .map(|topic| topic.trim().to_string())
+                .filter(|topic| !topic.is_empty())
+                .collect();
+        }
+        if let Some(value) = env("STEPSTREAM_OUTPUT_TOPIC") {
+            self.kafka.output_topic = value;
+        }
+        if let Some(value) = env("STEPSTREAM_DEAD_LETTER_TOPIC") {
+            self.kafka.dead_letter_topic = value;
+        }
+        let number = |name: &str, value: String| {
+            value
+                .parse::<usize>()
+                .map_err(|_| format!("{name} must be a whole number, not {value:?}"))
+        };
+        if let Some(value) = env("STEPSTREAM_WORKERS") {
+            self.workers.count = number("STEPSTREAM_WORKERS", value)?;
+        }
+        if let Some(value) = env("STEPSTREAM_MAX_IN_FLIGHT") {
+            self.workers.max_in_flight = number("STEPSTREAM_MAX_IN_FLIGHT", value)?;
+        }
+        if let Some(value) = env("STEPSTREAM_TIME_SCALE") {
+            self.limits.time_scale = value
+                .parse()
+                .map_err(|_| format!("STEPSTREAM_TIME_SCALE must be a number, not {value:?}"))?;
+        }
+        self.check()
+    }
+
+    /// Checks values serde cannot.
+    pub fn check(&self) -> Result<(), String> {
+        let kafka = &self.kafka;
+        if kafka.input_topics.is_empty() {
+            return Err("kafka.input_topics must name at least one topic".into());
+        }
+        for (key, value) in [
+            ("kafka.brokers", &kafka.brokers),
+            ("kafka.group_id", &kafka.group_id),
+            ("kafka.output_topic", &kafka.output_topic),
+            ("kafka.dead_letter_topic", &kafka.dead_letter_topic),
+        ] {
+            if value.trim().is_empty() {
+                return Err(format!("{key} must not be empty"));
+            }
+        }
+        if kafka
+            .input_topics
+            .iter()
+            .any(|topic| *topic == kafka.output_topic || *topic == kafka.dead_letter_topic)
+        {
+            return Err("an input topic must not also be the output or dead-letter topic".into());
+        }
+        if self.workers.max_in_flight == 0 {
+            return Err("workers.max_in_flight must be at least 1".into());
+        }
+        if !(self.limits.time_scale >= 0.0 && self.limits.time_scale.is_finite()) {
+            return Err("limits.time_scale must be a number ≥ 0".into());
+        }
+        if self.limits.execution_timeout_seconds == 0 {
+            return Err("limits.execution_timeout_seconds must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Config;
+
+    fn check(text: &str, expected_error: Option<&str>) {
+        match (Config::parse(text), expected_error) {
+            (Ok(_), None) => {}
+            (Err(err), Some(part)) => {
+                assert!(err.contains(part), "{err:?} should mention {part:?}")
+            }
+            (result, expected) => panic!("{text:?}: got {result:?}, expected error {expected:?}"),
+        }
+    }
+
+    #[test]
+    fn config_files() {
+        check("state_machine = \"m.json\"", None);
+        check("state_machine = \"m.json\"\n[kafka]\nbrokers = \"h:1\"\ninput_topics = [\"a\", \"b\"]\n[kafka.consumer]\n\"fetch.min.bytes\" = \"1\"", None);
+        check(
+            "state_machine = \"m.json\"\nstate_machin = 1",
+            Some("unknown field"),
+        );
+        check("[kafka]\nbrokers = \"h:1\"", Some("state_machine"));
+        check(
+            "state_machine = \"m.json\"\n[kafka]\ninput_topics = []",
+            Some("at least one topic"),
+        );
+        check(
+            "state_machine = \"m.json\"\n[kafka]\ninput_topics = [\"x\"]\noutput_topic = \"x\"",
+            Some("must not also be"),
+        );
+        check(
+            "state_machine = \"m.json\"\n[workers]\nmax_in_flight = 0",
+            Some("at least 1"),
+        );
+        check(
+            "state_machine = \"m.json\"\n[limits]\ntime_scale = -1.0",
+            Some("time_scale"),
+        );
+        check(
+            "state_machine = \"m.json\"\n[workers]\nthreads = 2",
+            Some("unknown field"),
+        );
+    }
+
+    #[test]
+    fn the_documented_config_file_loads() {
+        let path = std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/config/stepstream.toml"
+        ));
+        let config = Config::load(path).unwrap_or_else(|err| panic!("{err}"));
+        assert!(config
+            .state_machine
+            .ends_with("config/examples/order.asl.json"));
+        assert_eq!(config.workers.max_in_flight, 10_000);
+    }
+
+    #[test]
+    fn environment_overrides() {
+        let mut config =
+            Config::parse("state_machine = \"m.json\"").unwrap_or_else(|err| panic!("{err}"));
+        let env = |name: &str| match name {
+            "STEPSTREAM_BROKERS" => Some("10.0.0.1:9092".to_string()),
+            "STEPSTREAM_INPUT_TOPICS" => Some("a, b,".to_string()),
+            "STEPSTREAM_MAX_IN_FLIGHT" => Some("7".to_string()),
+            _ => None,
+        };
+        config.apply_env(env).unwrap_or_else(|err| panic!("{err}"));
+        assert_eq!(config.kafka.brokers, "10.0.0.1:9092");
+        assert_eq!(
+            config.kafka.input_topics,
+            vec!["a".to_string(), "b".to_string()]
+        );
+        assert_eq!(config.workers.max_in_flight, 7);
+        let bad =
+            config.apply_env(|name| (name == "STEPSTREAM_WORKERS").then(|| "many".to_string()));
+        assert!(bad.is_err());
+    }
+}

@@ -1,0 +1,539 @@
+//! The Kafka stage: consume events, run one execution each in the pool, produce each result
+//! to the output topic (failures to the dead-letter topic), and commit an input offset only
+//! once the results of it and of every earlier offset of its partition are acknowledged.
+//!
+//! Offsets follow the pattern librdkafka documents for at-least-once: `enable.auto.offset.store`
+//! is off, the stage stores a partition's position when its watermark moves, and librdkafka's
+//! auto-commit commits what was stored. On a rebalance, stored offsets of revoked partitions
+//! are committed at once and their unfinished work is dropped (it will be redelivered).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{unbounded, Receiver, Sender};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+use crate::compile::Program;
+use crate::pipeline::offsets::Watermark;
+use crate::pipeline::Summary;
+use crate::pool::{Finished, Job, Pool, PoolOptions, Verdict};
+use crate::tasks::TaskHandler;
+
+/// Where the stage reads and writes, and librdkafka's settings.
+#[derive(Debug, Clone)]
+pub struct KafkaOptions {
+    pub brokers: String,
+    pub group_id: String,
+    pub input_topics: Vec<String>,
+    pub output_topic: String,
+    pub dead_letter_topic: String,
+    /// Consumer settings passed to librdkafka as they are (they override the stage's own).
+    pub consumer: BTreeMap<String, String>,
+    /// Producer settings passed to librdkafka as they are (they override the stage's own).
+    pub producer: BTreeMap<String, String>,
+    /// Most events in flight (consumed and not yet acknowledged downstream).
+    pub max_in_flight: usize,
+    /// How long to finish in-flight work after a shutdown request.
+    pub shutdown_grace: Duration,
+}
+
+/// A Kafka problem that stops the stage.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    #[error("kafka client: {0}")]
+    Client(#[from] KafkaError),
+}
+
+/// The partitions this instance owns and their watermarks; shared with the rebalance
+/// callback, which runs inside `poll` on the stage's own thread.
+#[derive(Default)]
+struct Assignment {
+    partitions: HashMap<(Arc<str>, i32), Owned>,
+    generation: u64,
+}
+
+struct Owned {
+    generation: u64,
+    watermark: Watermark,
+}
+
+struct StageContext {
+    assignment: Arc<Mutex<Assignment>>,
+}
+
+impl ClientContext for StageContext {}
+
+impl ConsumerContext for StageContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(partitions) = rebalance {
+            // Commit what is done before the partitions go; drop the rest (redelivered).
+            let _ = consumer.commit_consumer_state(CommitMode::Sync);
+            let mut assignment = lock(&self.assignment);
+            for element in partitions.elements() {
+                assignment
+                    .partitions
+                    .remove(&(Arc::from(element.topic()), element.partition()));
+            }
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(partitions) = rebalance {
+            let mut assignment = lock(&self.assignment);
+            assignment.generation += 1;
+            let generation = assignment.generation;
+            for element in partitions.elements() {
+                assignment.partitions.insert(
+                    (Arc::from(element.topic()), element.partition()),
+                    Owned {
+                        generation,
+                        watermark: Watermark::new(),
+                    },
+                );
+            }
+        }
+    }
+}
+
+fn lock(assignment: &Mutex<Assignment>) -> MutexGuard<'_, Assignment> {
+    // The data stays consistent even if a holder panicked: every update is a single step.
+    assignment
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Reports each produced record's acknowledgement back to the stage.
+struct DeliveryContext {
+    acks: Sender<(u64, Result<(), String>)>,
+}
+
+impl ClientContext for DeliveryContext {}
+
+impl ProducerContext for DeliveryContext {
+    type DeliveryOpaque = Box<u64>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, id: Self::DeliveryOpaque) {
+        let outcome = match result {
+            Ok(_) => Ok(()),
+            Err((err, _)) => Err(err.to_string()),
+        };
+        let _ = self.acks.send((*id, outcome));
+    }
+}
+
+/// Where a job came from, kept until its result is acknowledged.
+struct Origin {
+    topic: Arc<str>,
+    partition: i32,
+    offset: i64,
+    generation: u64,
+    key: Option<Vec<u8>>,
+    /// The produced record, kept to send again if its delivery fails.
+    record: Option<Produced>,
+}
+
+struct Produced {
+    topic: String,
+    payload: Vec<u8>,
+    headers: Vec<(&'static str, String)>,
+}
+
+/// Runs the stage until `shutdown` is set, then drains within the grace period.
+pub fn run_stage(
+    program: &'static Program,
+    kafka: KafkaOptions,
+    pool_options: PoolOptions,
+    tasks: Arc<dyn TaskHandler>,
+    shutdown: Arc<AtomicBool>,
+) -> Result<Summary, StageError> {
+    let assignment = Arc::new(Mutex::new(Assignment::default()));
+    let mut consumer_config = ClientConfig::new();
+    consumer_config
+        .set("bootstrap.servers", &kafka.brokers)
+        .set("group.id", &kafka.group_id)
+        .set("enable.auto.commit", "true")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000");
+    for (key, value) in &kafka.consumer {
+        consumer_config.set(key, value);
+    }
+    let consumer: BaseConsumer<StageContext> =
+        consumer_config.create_with_context(StageContext {
+            assignment: Arc::clone(&assignment),
+        })?;
+    let topics: Vec<&str> = kafka.input_topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topics)?;
+
+    let (ack_sender, acks) = unbounded();
+    let mut producer_config = ClientConfig::new();
+    producer_config
+        .set("bootstrap.servers", &kafka.brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5");
+    for (key, value) in &kafka.producer {
+        producer_config.set(key, value);
+    }
+    let producer: BaseProducer<DeliveryContext> =
+        producer_config.create_with_context(DeliveryContext { acks: ack_sender })?;
+
+    let mut pool = Pool::start(program, pool_options, tasks);
+    let results = pool.results().clone();
+    let mut stage = Stage {
+        kafka: &kafka,
+        consumer: &consumer,
+        producer: &producer,
+        assignment,
+        origins: HashMap::new(),
+        next_id: 0,
+        paused: false,
+        summary: Summary::default(),
+    };
+
+    let mut draining_since: Option<Instant> = None;
+    loop {
+        let stopping = shutdown.load(Ordering::Relaxed);
+        if stopping && draining_since.is_none() {
+            draining_since = Some(Instant::now());
+            stage.pause(true);
+        }
+        if let Some(since) = draining_since {
+            if stage.origins.is_empty() || since.elapsed() >= kafka.shutdown_grace {
+                break;
+            }
+        }
+        // Backpressure: stop fetching while too much is in flight.
+        let full = stage.origins.len() >= kafka.max_in_flight;
+        if draining_since.is_none() {
+            if full && !stage.paused {
+                stage.pause(true);
+            } else if stage.paused && stage.origins.len() <= kafka.max_in_flight * 3 / 4 {
+                stage.pause(false);
+            }
+        }
+        let idle = stage.consume(&mut pool, draining_since.is_some());
+        let produced = stage.produce_results(&results);
+        stage.producer.poll(Duration::ZERO);
+        let acknowledged = stage.acknowledge(&acks);
+        if idle && produced == 0 && acknowledged == 0 {
+            // Nothing moved: wait a little for results or acknowledgements.
+            crossbeam_channel::select! {
+                recv(results) -> finished => if let Ok(finished) = finished { stage.produce(finished); },
+                recv(acks) -> ack => if let Ok((id, outcome)) = ack { stage.acknowledged(id, outcome); },
+                default(Duration::from_millis(5)) => {}
+            }
+        }
+    }
+    stage.producer.flush(Duration::from_secs(10))?;
+    while let Ok((id, outcome)) = acks.try_recv() {
+        stage.acknowledged(id, outcome);
+    }
+    let _ = consumer.commit_consumer_state(CommitMode::Sync);
+    consumer.unsubscribe();
+    drop(pool);
+    Ok(stage.summary)
+}
+
+struct Stage<'a> {
+    kafka: &'a KafkaOptions,
+    consumer: &'a BaseConsumer<StageContext>,
+    producer: &'a BaseProducer<DeliveryContext>,
+    assignment: Arc<Mutex<Assignment>>,
+    origins: HashMap<u64, Origin>,
+    next_id: u64,
+    paused: bool,
+    summary: Summary,
+}
+
+/// Refusals of a record before it is rerouted (to the dead-letter topic, or without payload).
+const REFUSALS_BEFORE_REROUTE: u32 = 20;
+
+/// Events consumed per poll round before results are looked at.
+const CONSUME_BATCH: usize = 512;
+
+impl Stage<'_> {
+    fn pause(&mut self, pause: bool) {
+        if let Ok(partitions) = self.consumer.assignment() {
+            let _ = if pause {
+                self.consumer.pause(&partitions)
+            } else {
+                self.consumer.resume(&partitions)
+            };
+        }
+        self.paused = pause;
+    }
+
+    /// Polls the consumer (which also runs rebalance callbacks) and hands new events to the
+    /// pool. Returns whether nothing was consumed.
+    fn consume(&mut self, pool: &mut Pool, draining: bool) -> bool {
+        let mut batch = Vec::new();
+        let room = self
+            .kafka
+            .max_in_flight
+            .saturating_sub(self.origins.len())
+            .min(CONSUME_BATCH);
+        let mut timeout = Duration::ZERO;
+        loop {
+            let Some(polled) = self.consumer.poll(timeout) else {
+                break;
+            };
+            timeout = Duration::ZERO;
+            let message = match polled {
+                Ok(message) => message,
+                Err(_) => break,
+            };
+            if draining {
+                // Paused partitions deliver nothing new; anything that slips through will be
+                // redelivered after the restart, as its offset is never stored.
+                continue;
+            }
+            let topic: Arc<str> = Arc::from(message.topic());
+            let (partition, offset) = (message.partition(), message.offset());
+            let generation = {
+                let mut assignment = lock(&self.assignment);
+                match assignment
+                    .partitions
+                    .get_mut(&(Arc::clone(&topic), partition))
+                {
+                    Some(owned) => {
+                        owned.watermark.started(offset);
+                        owned.generation
+                    }
+                    None => continue,
+                }
+            };
+            let id = self.next_id;
+            self.next_id += 1;
+            let name = execution_name(&topic, partition, offset);
+            let payload = message.payload().map(<[u8]>::to_vec).unwrap_or_default();
+            self.origins.insert(
+                id,
+                Origin {
+                    topic,
+                    partition,
+                    offset,
+                    generation,
+                    key: message.key().map(<[u8]>::to_vec),
+                    record: None,
+                },
+            );
+            batch.push(Job { id, name, payload });
+            if batch.len() >= room {
+                break;
+            }
+        }
+        let idle = batch.is_empty();
+        pool.submit(batch);
+        idle
+    }
+
+    fn produce_results(&mut self, results: &Receiver<Finished>) -> usize {
+        let mut count = 0;
+        while let Ok(finished) = results.try_recv() {
+            self.produce(finished);
+            count += 1;
+        }
+        count
+    }
+
+    /// Produces a finished job's result: the output, or a dead letter with the reason.
+    fn produce(&mut self, finished: Finished) {
+        let Some(origin) = self.origins.get_mut(&finished.id) else {
+            return;
+        };
+        self.summary.events += 1;
+        match &finished.verdict {
+            Verdict::Succeeded { .. } => self.summary.succeeded += 1,
+            Verdict::Failed {
+                status: crate::vm::Status::TimedOut,
+                ..
+            } => self.summary.timed_out += 1,
+            Verdict::Failed { .. } => self.summary.failed += 1,
+            Verdict::Rejected { .. } => self.summary.rejected += 1,
+        }
+        let source = format!("{}/{}/{}", origin.topic, origin.partition, origin.offset);
+        let mut headers = vec![
+            ("stepstream-execution", finished.name.clone()),
+            ("stepstream-source", source),
+        ];
+        let (topic, payload) = match finished.verdict {
+            Verdict::Succeeded { output } => {
+                headers.push(("stepstream-status", "SUCCEEDED".into()));
+                (self.kafka.output_topic.clone(), output)
+            }
+            Verdict::Failed {
+                status,
+                error,
+                cause,
+            } => {
+                headers.push(("stepstream-status", status.as_str().into()));
+                if let Some(error) = error {
+                    headers.push(("stepstream-error", error));
+                }
+                if let Some(cause) = cause {
+                    headers.push(("stepstream-cause", cause));
+                }
+                (self.kafka.dead_letter_topic.clone(), finished.payload)
+            }
+            Verdict::Rejected { reason } => {
+                headers.push(("stepstream-status", "REJECTED".into()));
+                headers.push(("stepstream-cause", reason));
+                (self.kafka.dead_letter_topic.clone(), finished.payload)
+            }
+        };
+        origin.record = Some(Produced {
+            topic,
+            payload,
+            headers,
+        });
+        self.send(finished.id);
+    }
+
+    /// Sends (or sends again) the record of a job, waiting while the producer queue is full.
+    /// A record the producer keeps refusing becomes a dead letter saying why (an output), or
+    /// a dead letter without its payload (a dead letter): the event is never dropped silently.
+    fn send(&mut self, id: u64) {
+        let mut refusals = 0;
+        loop {
+            let Some(origin) = self.origins.get(&id) else {
+                return;
+            };
+            let Some(record) = &origin.record else { return };
+            let mut headers = OwnedHeaders::new();
+            for (key, value) in &record.headers {
+                headers = headers.insert(Header {
+                    key,
+                    value: Some(value.as_bytes()),
+                });
+            }
+            let mut base = BaseRecord::with_opaque_to(&record.topic, Box::new(id))
+                .payload(&record.payload)
+                .headers(headers);
+            if let Some(key) = &origin.key {
+                base = base.key(key);
+            }
+            let refusal = match self.producer.send(base) {
+                Ok(()) => return,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    self.producer.poll(Duration::from_millis(10));
+                    continue;
+                }
+                Err((err, _)) => err.to_string(),
+            };
+            refusals += 1;
+            if refusals < REFUSALS_BEFORE_REROUTE {
+                self.producer.poll(Duration::from_millis(100));
+                continue;
+            }
+            refusals = 0;
+            let dead_letter_topic = self.kafka.dead_letter_topic.clone();
+            let Some(record) = self
+                .origins
+                .get_mut(&id)
+                .and_then(|origin| origin.record.as_mut())
+            else {
+                return;
+            };
+            let cause = format!(
+                "the producer refused the result for {}: {refusal}",
+                record.topic
+            );
+            if record.topic != dead_letter_topic {
+                record.topic = dead_letter_topic;
+                record.headers.retain(|(key, _)| {
+                    *key == "stepstream-execution" || *key == "stepstream-source"
+                });
+                record
+                    .headers
+                    .push(("stepstream-status", "UNDELIVERABLE".into()));
+            } else {
+                record.payload.clear();
+            }
+            record.headers.push(("stepstream-cause", cause));
+        }
+    }
+
+    fn acknowledge(&mut self, acks: &Receiver<(u64, Result<(), String>)>) -> usize {
+        let mut count = 0;
+        while let Ok((id, outcome)) = acks.try_recv() {
+            self.acknowledged(id, outcome);
+            count += 1;
+        }
+        count
+    }
+
+    /// A result was acknowledged (or refused) by the broker.
+    fn acknowledged(&mut self, id: u64, outcome: Result<(), String>) {
+        if outcome.is_err() {
+            // Delivery failed after librdkafka's own retries: send it again.
+            self.send(id);
+            return;
+        }
+        let Some(origin) = self.origins.remove(&id) else {
+            return;
+        };
+        let position = {
+            let mut assignment = lock(&self.assignment);
+            match assignment
+                .partitions
+                .get_mut(&(Arc::clone(&origin.topic), origin.partition))
+            {
+                Some(owned) if owned.generation == origin.generation => {
+                    owned.watermark.delivered(origin.offset)
+                }
+                _ => None,
+            }
+        };
+        if let Some(position) = position {
+            let mut offsets = TopicPartitionList::new();
+            if offsets
+                .add_partition_offset(&origin.topic, origin.partition, Offset::Offset(position))
+                .is_ok()
+            {
+                let _ = self.consumer.store_offsets(&offsets);
+            }
+        }
+    }
+}
+
+/// The execution name of an event: `TOPIC-PARTITION-OFFSET`, in the characters AWS allows,
+/// at most 80 of them; a redelivered event gets the same name.
+pub fn execution_name(topic: &str, partition: i32, offset: i64) -> String {
+    let suffix = format!("-{partition}-{offset}");
+    let keep = 80usize.saturating_sub(suffix.len());
+    let mut name: String = topic
+        .chars()
+        .map(|ch| {
+            if ch.is_ascii_alphanumeric() || ch == '-' || ch == '_' {
+                ch
+            } else {
+                '_'
+            }
+        })
+        .take(keep)
+        .collect();
+    name.push_str(&suffix);
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::execution_name;
+
+    #[test]
+    fn execution_names() {
+        assert_eq!(execution_name("orders", 3, 42), "orders-3-42");
+        assert_eq!(execution_name("a.b/c", 0, 0), "a_b_c-0-0");
+        let long = execution_name(&"t".repeat(200), 12, 1_000_000);
+        assert_eq!(long.len(), 80);
+        assert!(long.ends_with("-12-1000000"));
+    }
+}
