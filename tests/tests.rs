@@ -10,6 +10,9 @@
 // - cli:         the binary's commands, exit codes and error messages.
 // - golden:      compiled-program listings checked against tests/golden/*.dump
 //                (`UPDATE_GOLDEN=1 cargo test --test tests golden` rewrites them).
+// - kafka:       the Kafka stage (`stepstream run --config`) against a real broker (skipped without
+//                STEPSTREAM_BROKERS, failing then if STEPSTREAM_REQUIRE_BROKER=1): results and
+//                dead letters, commits held at the watermark, restart, rebalance, bad events.
 // - pipeline:    the line pipeline and worker pool: one result per event, dead letters,
 //                waits that hold no worker, backpressure, panics contained.
 // - vm:          behaviour the corpus covers thinly: the VM driven by hand, retry timing, timeouts,
@@ -20,6 +23,7 @@ mod util;
 mod cli;
 mod conformance;
 mod golden;
+mod kafka;
 mod pipeline;
 mod vm;
 mod workloads;

@@ -66,6 +66,10 @@ struct Owned {
 
 struct StageContext {
     assignment: Arc<Mutex<Assignment>>,
+    /// Whether the stage holds consumption back (backpressure or draining); newly assigned
+    /// partitions get the same state, as librdkafka keeps a partition's old pause across a
+    /// revoke and a later assignment.
+    paused: Arc<AtomicBool>,
 }
 
 impl ClientContext for StageContext {}
@@ -84,8 +88,13 @@ impl ConsumerContext for StageContext {
         }
     }
 
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(partitions) = rebalance {
+            let _ = if self.paused.load(Ordering::Relaxed) {
+                consumer.pause(partitions)
+            } else {
+                consumer.resume(partitions)
+            };
             let mut assignment = lock(&self.assignment);
             assignment.generation += 1;
             let generation = assignment.generation;
@@ -154,6 +163,7 @@ pub fn run_stage(
     shutdown: Arc<AtomicBool>,
 ) -> Result<Summary, StageError> {
     let assignment = Arc::new(Mutex::new(Assignment::default()));
+    let paused = Arc::new(AtomicBool::new(false));
     let mut consumer_config = ClientConfig::new();
     consumer_config
         .set("bootstrap.servers", &kafka.brokers)
@@ -168,6 +178,7 @@ pub fn run_stage(
     let consumer: BaseConsumer<StageContext> =
         consumer_config.create_with_context(StageContext {
             assignment: Arc::clone(&assignment),
+            paused: Arc::clone(&paused),
         })?;
     let topics: Vec<&str> = kafka.input_topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics)?;
@@ -194,7 +205,7 @@ pub fn run_stage(
         assignment,
         origins: HashMap::new(),
         next_id: 0,
-        paused: false,
+        paused,
         summary: Summary::default(),
     };
 
@@ -213,9 +224,9 @@ pub fn run_stage(
         // Backpressure: stop fetching while too much is in flight.
         let full = stage.origins.len() >= kafka.max_in_flight;
         if draining_since.is_none() {
-            if full && !stage.paused {
+            if full && !stage.is_paused() {
                 stage.pause(true);
-            } else if stage.paused && stage.origins.len() <= kafka.max_in_flight * 3 / 4 {
+            } else if stage.is_paused() && stage.origins.len() <= kafka.max_in_flight * 3 / 4 {
                 stage.pause(false);
             }
         }
@@ -249,7 +260,7 @@ struct Stage<'a> {
     assignment: Arc<Mutex<Assignment>>,
     origins: HashMap<u64, Origin>,
     next_id: u64,
-    paused: bool,
+    paused: Arc<AtomicBool>,
     summary: Summary,
 }
 
@@ -261,6 +272,7 @@ const CONSUME_BATCH: usize = 512;
 
 impl Stage<'_> {
     fn pause(&mut self, pause: bool) {
+        self.paused.store(pause, Ordering::Relaxed);
         if let Ok(partitions) = self.consumer.assignment() {
             let _ = if pause {
                 self.consumer.pause(&partitions)
@@ -268,7 +280,10 @@ impl Stage<'_> {
                 self.consumer.resume(&partitions)
             };
         }
-        self.paused = pause;
+    }
+
+    fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::Relaxed)
     }
 
     /// Polls the consumer (which also runs rebalance callbacks) and hands new events to the
