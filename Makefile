@@ -14,8 +14,8 @@ run: build ## run the example order workflow locally with mocked tasks (waits sp
 	./target/release/stepstream exec $(EXAMPLE).asl.json --input-file $(EXAMPLE).input.json \
 		--mock-config $(EXAMPLE).mock.json --test-case BusyThenOk --time-scale 0.01
 
-test: check ## formatting, lints and the whole test suite (what CI runs)
-	$(CARGO) test --release --all-targets
+test: check broker-start ## formatting, lints and the whole test suite, Kafka tests against the local broker (what CI runs)
+	eval "$$(scripts/kafka-broker.sh env)" && STEPSTREAM_REQUIRE_BROKER=1 $(CARGO) test --release --all-targets
 
 check: fmt clippy
 

@@ -746,6 +746,22 @@ impl<'p> Execution<'p> {
         )
     }
 
+    /// Runs `body` with a scope over frame `f`'s raw input or working value; the context
+    /// object is built only if a path reads it.
+    fn in_scope<R>(&self, f: u32, from_input: bool, body: impl FnOnce(&Scope<'_>) -> R) -> R {
+        let frame = &self.frames[f as usize];
+        let make = || self.context(f);
+        let scope = Scope::new(
+            if from_input {
+                &frame.input
+            } else {
+                &frame.work
+            },
+            &make,
+        );
+        body(&scope)
+    }
+
     /// The context object as a path sees it from frame `f`.
     fn context(&self, f: u32) -> Value {
         let frame = &self.frames[f as usize];
@@ -773,17 +789,9 @@ impl<'p> Execution<'p> {
     }
 
     fn select_into_work(&mut self, f: u32, path: &crate::path::Path, from_input: bool) -> Flow {
-        let selected = {
-            let frame = &self.frames[f as usize];
-            let make = || self.context(f);
-            let source = if from_input {
-                &frame.input
-            } else {
-                &frame.work
-            };
-            let scope = Scope::new(source, &make);
-            path.resolve(&scope).map(|value| value.into_owned())
-        };
+        let selected = self.in_scope(f, from_input, |scope| {
+            path.resolve(scope).map(|value| value.into_owned())
+        });
         match selected {
             Ok(value) => {
                 let frame = &mut self.frames[f as usize];
@@ -801,17 +809,9 @@ impl<'p> Execution<'p> {
 
     /// Builds a payload template (Parameters, ResultSelector) into the working value.
     fn build_payload(&mut self, f: u32, index: Index, from_input: bool) -> Flow {
-        let built = {
-            let frame = &self.frames[f as usize];
-            let make = || self.context(f);
-            let source = if from_input {
-                &frame.input
-            } else {
-                &frame.work
-            };
-            let scope = Scope::new(source, &make);
-            eval::build(&self.program.payloads[index as usize], &scope)
-        };
+        let built = self.in_scope(f, from_input, |scope| {
+            eval::build(&self.program.payloads[index as usize], scope)
+        });
         let frame = &self.frames[f as usize];
         let source_bound = if from_input {
             frame.input_bound
@@ -867,13 +867,10 @@ impl<'p> Execution<'p> {
 
     fn choose(&mut self, f: u32, index: Index) -> Flow {
         let choice = &self.program.choices[index as usize];
-        let chosen = {
-            let frame = &self.frames[f as usize];
-            let make = || self.context(f);
-            let scope = Scope::new(&frame.work, &make);
+        let chosen = self.in_scope(f, false, |scope| {
             let mut chosen = Ok(None);
             for (rule, next) in &choice.rules {
-                match eval::condition(rule, &scope) {
+                match eval::condition(rule, scope) {
                     Ok(true) => {
                         chosen = Ok(Some(*next));
                         break;
@@ -886,7 +883,7 @@ impl<'p> Execution<'p> {
                 }
             }
             chosen
-        };
+        });
         match chosen {
             Ok(Some(next)) => {
                 self.frames[f as usize].chosen = next;
@@ -914,22 +911,19 @@ impl<'p> Execution<'p> {
 
     fn fail_state(&mut self, f: u32, index: Index) -> Flow {
         let fail = &self.program.fails[index as usize];
-        let texts = {
-            let frame = &self.frames[f as usize];
-            let make = || self.context(f);
-            let scope = Scope::new(&frame.input, &make);
+        let texts = self.in_scope(f, true, |scope| {
             let error = fail
                 .error
                 .as_ref()
-                .map(|text| eval::text(text, &scope))
+                .map(|text| eval::text(text, scope))
                 .transpose();
             let cause = fail
                 .cause
                 .as_ref()
-                .map(|text| eval::text(text, &scope))
+                .map(|text| eval::text(text, scope))
                 .transpose();
             error.and_then(|error| cause.map(|cause| (error, cause)))
-        };
+        });
         match texts {
             Ok((error, cause)) => {
                 let fault = Fault { error, cause };
@@ -950,38 +944,34 @@ impl<'p> Execution<'p> {
                 .saturating_add((*seconds as i64).saturating_mul(1000))),
             asl::Wait::Timestamp(timestamp, _) => Ok(timestamp.epoch_millis()),
             asl::Wait::SecondsPath(path) => {
-                let frame = &self.frames[f as usize];
-                let make = || self.context(f);
-                let scope = Scope::new(&frame.work, &make);
-                match path.resolve(&scope) {
+                match self.in_scope(f, false, |scope| {
+                    path.resolve(scope).map(|value| value.into_owned())
+                }) {
                     Err(_) => Err(format!(
                         "The SecondsPath parameter does not reference an input value: {}",
                         path.source()
                     )),
-                    Ok(value) => match value.as_ref().as_i64() {
+                    Ok(value) => match value.as_i64() {
                         Some(seconds) if seconds >= 0 => {
                             Ok(self.now.saturating_add(seconds.saturating_mul(1000)))
                         }
                         _ => Err(format!(
                             "The SecondsPath parameter cannot be parsed as a long value: {} == {}",
                             path.source(),
-                            plain(value.as_ref())
+                            plain(&value)
                         )),
                     },
                 }
             }
             asl::Wait::TimestampPath(path) => {
-                let frame = &self.frames[f as usize];
-                let make = || self.context(f);
-                let scope = Scope::new(&frame.work, &make);
-                match path.resolve(&scope) {
+                match self.in_scope(f, false, |scope| path.resolve(scope).map(|value| value.into_owned())) {
                     Err(_) => Err(format!("The TimestampPath parameter does not reference an input value: {}", path.source())),
-                    Ok(value) => match value.as_ref().as_str().and_then(crate::time::parse_timestamp) {
+                    Ok(value) => match value.as_str().and_then(crate::time::parse_timestamp) {
                         Some(timestamp) => Ok(timestamp.epoch_millis()),
                         None => Err(format!(
                             "The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: {} == {}",
                             path.source(),
-                            plain(value.as_ref())
+                            plain(&value)
                         )),
                     },
                 }
@@ -1014,18 +1004,17 @@ impl<'p> Execution<'p> {
         kind: &str,
         read: impl Fn(&Value) -> Option<T>,
     ) -> Result<T, Fault> {
-        let frame = &self.frames[f as usize];
-        let make = || self.context(f);
-        let scope = Scope::new(&frame.work, &make);
-        let value = path
-            .resolve(&scope)
+        let value = self
+            .in_scope(f, false, |scope| {
+                path.resolve(scope).map(|value| value.into_owned())
+            })
             .map_err(|err| self.runtime_fault(f, err))?;
-        read(value.as_ref()).ok_or_else(|| {
+        read(&value).ok_or_else(|| {
             self.runtime_fault(
                 f,
                 format!(
                     "The {field}Path field refers to value \"{}\" which is not a valid {kind}: {}",
-                    plain(value.as_ref()),
+                    plain(&value),
                     path.source()
                 ),
             )
@@ -1224,11 +1213,11 @@ impl<'p> Execution<'p> {
         self.frames[f as usize].retry_pc = pc;
         let items = match map.items_path {
             Some(path) => {
-                let frame = &self.frames[f as usize];
-                let make = || self.context(f);
-                let scope = Scope::new(&frame.work, &make);
-                match program.paths[path as usize].resolve(&scope) {
-                    Ok(value) => value.into_owned(),
+                let path = &program.paths[path as usize];
+                match self.in_scope(f, false, |scope| {
+                    path.resolve(scope).map(|value| value.into_owned())
+                }) {
+                    Ok(value) => value,
                     Err(err) => return Flow::Fault(self.runtime_fault(f, err)),
                 }
             }
@@ -1337,9 +1326,9 @@ impl<'p> Execution<'p> {
                             let scope = Scope::with_context(&frame.work, context);
                             eval::build(&program.payloads[selector as usize], &scope)
                         } else {
-                            let make = || self.context(f);
-                            let scope = Scope::new(&frame.work, &make);
-                            eval::build(&program.payloads[selector as usize], &scope)
+                            self.in_scope(f, false, |scope| {
+                                eval::build(&program.payloads[selector as usize], scope)
+                            })
                         }
                     };
                     let input = built.map_err(|message| self.runtime_fault(f, message))?;
