@@ -2,10 +2,13 @@
 CARGO ?= cargo
 EXAMPLE := config/examples/order
 
-.PHONY: help run build test check conformance bench golden fmt clippy broker-start broker-stop
+.PHONY: help demo run build test check conformance bench golden fmt clippy broker-start broker-stop
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+demo: ## start the local broker, run the daemon on the example workflow, send events, show results
+	scripts/demo.sh
 
 build: ## build the release binary
 	$(CARGO) build --release

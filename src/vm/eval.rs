@@ -152,9 +152,9 @@ fn compare(
     operand: &Operand,
     scope: &Scope<'_>,
 ) -> Result<bool, String> {
-    let selected = variable.resolve(scope);
     if operator == Operator::IsPresent {
-        let present = match &selected {
+        // An array element past the end is not present (a plain read would give null).
+        let present = match &variable.resolve_strict(scope) {
             Ok(value) => {
                 variable.is_definite()
                     || !matches!(value.as_ref(), Value::Array(items) if items.is_empty())
@@ -163,7 +163,7 @@ fn compare(
         };
         return Ok(present == matches!(operand, Operand::Value(Value::Bool(true))));
     }
-    let value = match selected {
+    let value = match variable.resolve(scope) {
         Ok(value) => value,
         Err(err) => {
             return Err(format!("Invalid path '{}': The choice state's condition path references an invalid value. ({err})", variable.source()))
