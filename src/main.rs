@@ -515,21 +515,15 @@ fn run_command(args: RunArgs) -> Result<u8, Failure> {
             })?;
         }
         let kafka = KafkaOptions {
-            brokers: config.kafka.brokers.clone(),
-            group_id: config.kafka.group_id.clone(),
-            input_topics: config.kafka.input_topics.clone(),
-            output_topic: config.kafka.output_topic.clone(),
-            dead_letter_topic: config.kafka.dead_letter_topic.clone(),
-            consumer: config.kafka.consumer.clone(),
-            producer: config.kafka.producer.clone(),
+            connection: config.kafka.clone(),
             max_in_flight: config.workers.max_in_flight,
             shutdown_grace: Duration::from_secs(config.workers.shutdown_grace_seconds),
         };
         eprintln!(
             "stepstream: consuming {} from {} as group {}",
-            kafka.input_topics.join(", "),
-            kafka.brokers,
-            kafka.group_id
+            kafka.connection.input_topics.join(", "),
+            kafka.connection.brokers,
+            kafka.connection.group_id
         );
         kafka::run_stage(program, kafka, pool, tasks, shutdown).map_err(|err| Failure {
             code: 1,

@@ -130,6 +130,20 @@ impl BinaryRun {
     }
 }
 
+impl BinaryRun {
+    fn new(args: &[std::ffi::OsString], output: &std::process::Output) -> BinaryRun {
+        BinaryRun {
+            args: args
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
 /// Runs the `stepstream` binary built for these tests, with no standard input.
 pub fn stepstream<I, S>(args: I) -> BinaryRun
 where
@@ -142,15 +156,7 @@ where
         .stdin(Stdio::null())
         .output()
         .expect("starting the stepstream binary");
-    BinaryRun {
-        args: args
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect(),
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    BinaryRun::new(&args, &output)
 }
 
 /// Runs the `stepstream` binary with `input` on its standard input.
@@ -177,15 +183,7 @@ where
         .wait_with_output()
         .expect("waiting for the stepstream binary");
     let _ = writer.join();
-    BinaryRun {
-        args: args
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect(),
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    BinaryRun::new(&args, &output)
 }
 
 /// The `output` of a StartSyncExecution-shaped response. AWS sends it as a string holding JSON;

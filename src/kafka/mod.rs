@@ -7,7 +7,7 @@
 //! auto-commit commits what was stored. On a rebalance, stored offsets of revoked partitions
 //! are committed at once and their unfinished work is dropped (it will be redelivered).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -21,23 +21,18 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use crate::compile::Program;
+use crate::config::KafkaConfig;
 use crate::pipeline::offsets::Watermark;
 use crate::pipeline::Summary;
 use crate::pool::{Finished, Job, Pool, PoolOptions, Verdict};
 use crate::tasks::TaskHandler;
 
-/// Where the stage reads and writes, and librdkafka's settings.
+/// Where the stage reads and writes, librdkafka's settings, and its bounds.
 #[derive(Debug, Clone)]
 pub struct KafkaOptions {
-    pub brokers: String,
-    pub group_id: String,
-    pub input_topics: Vec<String>,
-    pub output_topic: String,
-    pub dead_letter_topic: String,
-    /// Consumer settings passed to librdkafka as they are (they override the stage's own).
-    pub consumer: BTreeMap<String, String>,
-    /// Producer settings passed to librdkafka as they are (they override the stage's own).
-    pub producer: BTreeMap<String, String>,
+    /// Brokers, group, topics and the librdkafka settings passed through (they override the
+    /// stage's own).
+    pub connection: KafkaConfig,
     /// Most events in flight (consumed and not yet acknowledged downstream).
     pub max_in_flight: usize,
     /// How long to finish in-flight work after a shutdown request.
@@ -166,13 +161,13 @@ pub fn run_stage(
     let paused = Arc::new(AtomicBool::new(false));
     let mut consumer_config = ClientConfig::new();
     consumer_config
-        .set("bootstrap.servers", &kafka.brokers)
-        .set("group.id", &kafka.group_id)
+        .set("bootstrap.servers", &kafka.connection.brokers)
+        .set("group.id", &kafka.connection.group_id)
         .set("enable.auto.commit", "true")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "6000");
-    for (key, value) in &kafka.consumer {
+    for (key, value) in &kafka.connection.consumer {
         consumer_config.set(key, value);
     }
     let consumer: BaseConsumer<StageContext> =
@@ -180,17 +175,22 @@ pub fn run_stage(
             assignment: Arc::clone(&assignment),
             paused: Arc::clone(&paused),
         })?;
-    let topics: Vec<&str> = kafka.input_topics.iter().map(String::as_str).collect();
+    let topics: Vec<&str> = kafka
+        .connection
+        .input_topics
+        .iter()
+        .map(String::as_str)
+        .collect();
     consumer.subscribe(&topics)?;
 
     let (ack_sender, acks) = unbounded();
     let mut producer_config = ClientConfig::new();
     producer_config
-        .set("bootstrap.servers", &kafka.brokers)
+        .set("bootstrap.servers", &kafka.connection.brokers)
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "5");
-    for (key, value) in &kafka.producer {
+    for (key, value) in &kafka.connection.producer {
         producer_config.set(key, value);
     }
     let producer: BaseProducer<DeliveryContext> =
@@ -382,7 +382,7 @@ impl Stage<'_> {
         let (topic, payload) = match finished.verdict {
             Verdict::Succeeded { output } => {
                 headers.push(("stepstream-status", "SUCCEEDED".into()));
-                (self.kafka.output_topic.clone(), output)
+                (self.kafka.connection.output_topic.clone(), output)
             }
             Verdict::Failed {
                 status,
@@ -396,12 +396,18 @@ impl Stage<'_> {
                 if let Some(cause) = cause {
                     headers.push(("stepstream-cause", cause));
                 }
-                (self.kafka.dead_letter_topic.clone(), finished.payload)
+                (
+                    self.kafka.connection.dead_letter_topic.clone(),
+                    finished.payload,
+                )
             }
             Verdict::Rejected { reason } => {
                 headers.push(("stepstream-status", "REJECTED".into()));
                 headers.push(("stepstream-cause", reason));
-                (self.kafka.dead_letter_topic.clone(), finished.payload)
+                (
+                    self.kafka.connection.dead_letter_topic.clone(),
+                    finished.payload,
+                )
             }
         };
         origin.record = Some(Produced {
@@ -449,7 +455,7 @@ impl Stage<'_> {
                 continue;
             }
             refusals = 0;
-            let dead_letter_topic = self.kafka.dead_letter_topic.clone();
+            let dead_letter_topic = self.kafka.connection.dead_letter_topic.clone();
             let Some(record) = self
                 .origins
                 .get_mut(&id)
