@@ -161,6 +161,10 @@ struct RunArgs {
     /// Most executions in flight; consumption pauses when reached.
     #[arg(long)]
     max_in_flight: Option<usize>,
+    /// Runs no state machine: each event's payload is produced as its output. Measures the
+    /// pipe (consume → produce, commits included) around the engine.
+    #[arg(long)]
+    no_op: bool,
 }
 
 /// A CLI failure with its exit code.
@@ -482,6 +486,7 @@ fn run_command(args: RunArgs) -> Result<u8, Failure> {
     };
     let mut pool = PoolOptions {
         execution,
+        no_op: args.no_op,
         ..PoolOptions::default()
     };
     if config.workers.count > 0 {

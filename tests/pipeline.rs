@@ -50,6 +50,7 @@ fn options(workers: usize, max_in_flight: usize, time_scale: f64) -> LineOptions
                 time_scale,
                 ..ExecOptions::default()
             },
+            no_op: false,
         },
         max_in_flight,
         source_name: "test".into(),
@@ -287,4 +288,25 @@ fn the_binary_runs_the_line_pipeline() {
     expected.sort_by_key(key);
     assert_eq!(outputs, expected);
     assert!(run.stderr.contains("40 events"), "{}", run.stderr);
+}
+
+#[test]
+fn no_op_mode_hands_each_payload_back_without_running_the_machine() {
+    // The machine would fail every event; in no-op mode none runs.
+    let program =
+        program(&json!({"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "Never"}}}));
+    let input: String = (0..50)
+        .map(|index| format!("{{\"n\": {index}}}\n"))
+        .collect();
+    let mut options = options(2, 10, 0.0);
+    options.pool.no_op = true;
+    let (summary, outputs, dead) = run(program, input, options, Arc::new(NoTasks));
+    assert_eq!(summary.succeeded, 50);
+    assert!(dead.is_empty());
+    let mut numbers: Vec<i64> = outputs
+        .iter()
+        .filter_map(|output| output["n"].as_i64())
+        .collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, (0..50).collect::<Vec<i64>>());
 }

@@ -65,6 +65,9 @@ pub struct PoolOptions {
     pub queue_per_worker: usize,
     /// Execution settings (state machine name, limits, time scale); `name` is per job.
     pub execution: ExecOptions,
+    /// Runs no execution: every event's payload comes back as its output. For measuring
+    /// the pipe around the engine (`stepstream run --no-op`).
+    pub no_op: bool,
 }
 
 impl Default for PoolOptions {
@@ -73,6 +76,7 @@ impl Default for PoolOptions {
             workers: std::thread::available_parallelism().map_or(1, |count| count.get()),
             queue_per_worker: 64,
             execution: ExecOptions::default(),
+            no_op: false,
         }
     }
 }
@@ -102,6 +106,7 @@ impl Pool {
             let worker = Worker {
                 program,
                 options: options.execution.clone(),
+                no_op: options.no_op,
                 tasks: Arc::clone(&tasks),
                 jobs: receiver,
                 results: result_sender.clone(),
@@ -163,6 +168,7 @@ struct InFlight {
 struct Worker {
     program: &'static Program,
     options: ExecOptions,
+    no_op: bool,
     tasks: Arc<dyn TaskHandler>,
     jobs: Receiver<Vec<Job>>,
     results: Sender<Finished>,
@@ -205,6 +211,10 @@ impl Worker {
 
     fn start(&mut self, job: Job) {
         let Job { id, name, payload } = job;
+        if self.no_op {
+            self.finish(id, name, Vec::new(), Verdict::Succeeded { output: payload });
+            return;
+        }
         if payload.len() > self.options.max_payload_bytes {
             let reason = format!(
                 "the event has {} bytes, more than the payload limit of {} bytes",
