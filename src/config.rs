@@ -71,7 +71,7 @@ impl Default for WorkersConfig {
     fn default() -> WorkersConfig {
         WorkersConfig {
             count: 0,
-            max_in_flight: 10_000,
+            max_in_flight: 50_000,
             shutdown_grace_seconds: 30,
         }
     }
@@ -295,7 +295,7 @@ mod tests {
         assert!(config
             .state_machine
             .ends_with("config/examples/order.asl.json"));
-        assert_eq!(config.workers.max_in_flight, 10_000);
+        assert_eq!(config.workers.max_in_flight, 50_000);
     }
 
     #[test]
