@@ -206,6 +206,7 @@ pub fn run_stage(
         origins: HashMap::new(),
         next_id: 0,
         paused,
+        positions: HashMap::new(),
         summary: Summary::default(),
     };
 
@@ -234,19 +235,22 @@ pub fn run_stage(
         let produced = stage.produce_results(&results);
         stage.producer.poll(Duration::ZERO);
         let acknowledged = stage.acknowledge(&acks);
+        stage.store_positions();
         if idle && produced == 0 && acknowledged == 0 {
             // Nothing moved: wait a little for results or acknowledgements.
             crossbeam_channel::select! {
                 recv(results) -> finished => if let Ok(finished) = finished { stage.produce(finished); },
                 recv(acks) -> ack => if let Ok((id, outcome)) = ack { stage.acknowledged(id, outcome); },
-                default(Duration::from_millis(5)) => {}
+                                default(Duration::from_millis(5)) => {}
             }
+            stage.store_positions();
         }
     }
     stage.producer.flush(Duration::from_secs(10))?;
     while let Ok((id, outcome)) = acks.try_recv() {
         stage.acknowledged(id, outcome);
     }
+    stage.store_positions();
     let _ = consumer.commit_consumer_state(CommitMode::Sync);
     consumer.unsubscribe();
     drop(pool);
@@ -261,6 +265,8 @@ struct Stage<'a> {
     origins: HashMap<u64, Origin>,
     next_id: u64,
     paused: Arc<AtomicBool>,
+    /// Commit positions moved since they were last stored.
+    positions: HashMap<(Arc<str>, i32), i64>,
     summary: Summary,
 }
 
@@ -514,14 +520,22 @@ impl Stage<'_> {
             }
         };
         if let Some(position) = position {
-            let mut offsets = TopicPartitionList::new();
-            if offsets
-                .add_partition_offset(&origin.topic, origin.partition, Offset::Offset(position))
-                .is_ok()
-            {
-                let _ = self.consumer.store_offsets(&offsets);
-            }
+            self.positions
+                .insert((origin.topic, origin.partition), position);
         }
+    }
+
+    /// Stores the commit positions that moved since the last call, in one request; librdkafka's
+    /// auto-commit commits them. Called before each poll, so a rebalance commits them too.
+    fn store_positions(&mut self) {
+        if self.positions.is_empty() {
+            return;
+        }
+        let mut offsets = TopicPartitionList::new();
+        for ((topic, partition), position) in self.positions.drain() {
+            let _ = offsets.add_partition_offset(&topic, partition, Offset::Offset(position));
+        }
+        let _ = self.consumer.store_offsets(&offsets);
     }
 }
 
