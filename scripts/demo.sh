@@ -36,8 +36,8 @@ echo "== $count events into $STEPSTREAM_INPUT_TOPICS" >&2
 # one without an id fail validation (Order.Invalid); a line that is not JSON is rejected.
 echo "== results in $STEPSTREAM_OUTPUT_TOPIC (partition offset key value)" >&2
 "$broker" consume "$STEPSTREAM_OUTPUT_TOPIC" 3 || true
-echo "== dead letters in $STEPSTREAM_DEAD_LETTER_TOPIC (partition offset key payload)" >&2
-"$broker" consume "$STEPSTREAM_DEAD_LETTER_TOPIC" $((count - 3)) || true
+echo "== dead letters in $STEPSTREAM_DEAD_LETTER_TOPIC (partition offset key payload, then the reason)" >&2
+STEPSTREAM_SHOW_HEADERS=1 "$broker" consume "$STEPSTREAM_DEAD_LETTER_TOPIC" $((count - 3)) || true
 
 kill -TERM "$daemon"
 wait "$daemon" || true

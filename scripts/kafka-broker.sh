@@ -416,7 +416,7 @@ do_consume() {
   is_uint "$count" || die "COUNT must be a non-negative integer"
   need_client
   run_py "$(cat <<'PY'
-import sys, time
+import os, sys, time
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition, OFFSET_BEGINNING
 
 brokers, limit, topic, count, group = sys.argv[1], float(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5]
@@ -458,7 +458,11 @@ try:
             raise KafkaException(m.error())
         key = "-" if m.key() is None else m.key().decode("utf-8", "replace")
         val = "" if m.value() is None else m.value().decode("utf-8", "replace")
-        out.write(f"{m.partition()} {m.offset()} {key} {val}\n")
+        line = f"{m.partition()} {m.offset()} {key} {val}"
+        if os.environ.get("STEPSTREAM_SHOW_HEADERS") and m.headers():
+            shown = "; ".join(f"{k}={(v or b'').decode('utf-8', 'replace')}" for k, v in m.headers())
+            line += f"\n    headers: {shown}"
+        out.write(line + "\n")
         got += 1
         if group:
             c.store_offsets(message=m)
