@@ -12,8 +12,7 @@ use serde_json::Value;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use stepstream::exec::{self, ExecOptions, ExecutionResult, Status};
-use stepstream::tasks::{Fault, TaskCall, TaskHandler};
+use stepstream::exec::{self, ExecOptions, ExecutionResult, NoTasks, Status};
 use stepstream::{asl, compile};
 
 #[allow(dead_code)]
@@ -31,14 +30,6 @@ const WORKLOADS: [&str; 6] = [
 
 /// How many inputs expected.json gives full results for; all are checked before timing.
 const CHECKED_INPUTS: usize = 40;
-
-struct NoTasks;
-
-impl TaskHandler for NoTasks {
-    fn invoke(&self, _call: &TaskCall<'_>) -> Option<Result<Value, Fault>> {
-        None
-    }
-}
 
 #[derive(Serialize)]
 struct Failure<'a> {

@@ -11,7 +11,6 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use stepstream::tasks::{Fault, TaskCall, TaskHandler};
 
 /// `tests/` of this crate.
 pub fn tests_dir() -> PathBuf {
@@ -198,13 +197,7 @@ pub fn response_output(response: &Value) -> Option<Value> {
 }
 
 /// A task handler that serves nothing: for machines without Task states.
-pub struct NoTasks;
-
-impl TaskHandler for NoTasks {
-    fn invoke(&self, _call: &TaskCall<'_>) -> Option<Result<Value, Fault>> {
-        None
-    }
-}
+pub use stepstream::exec::NoTasks;
 
 /// One benchmark workload of tests/data/workloads.
 pub struct Workload {

@@ -370,16 +370,7 @@ impl Stage<'_> {
         let Some(origin) = self.origins.get_mut(&finished.id) else {
             return;
         };
-        self.summary.events += 1;
-        match &finished.verdict {
-            Verdict::Succeeded { .. } => self.summary.succeeded += 1,
-            Verdict::Failed {
-                status: crate::vm::Status::TimedOut,
-                ..
-            } => self.summary.timed_out += 1,
-            Verdict::Failed { .. } => self.summary.failed += 1,
-            Verdict::Rejected { .. } => self.summary.rejected += 1,
-        }
+        self.summary.count(&finished.verdict);
         let source = format!("{}/{}/{}", origin.topic, origin.partition, origin.offset);
         let mut headers = vec![
             ("stepstream-execution", finished.name.clone()),

@@ -37,7 +37,9 @@ pub struct Summary {
 }
 
 impl Summary {
-    fn count(&mut self, verdict: &Verdict) {
+    /// Counts one finished event.
+    pub(crate) fn count(&mut self, verdict: &Verdict) {
+        self.events += 1;
         match verdict {
             Verdict::Succeeded { .. } => self.succeeded += 1,
             Verdict::Failed {
@@ -123,7 +125,6 @@ where
         select! {
             recv(results) -> finished => match finished {
                 Ok(finished) => {
-                    summary.events += 1;
                     summary.count(&finished.verdict);
                     write_result(&finished, &mut out, &mut dead)?;
                     let _ = returned.recv_timeout(Duration::from_secs(1));

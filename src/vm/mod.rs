@@ -403,11 +403,6 @@ impl<'p> Execution<'p> {
         &self.history
     }
 
-    /// Takes the recorded history.
-    pub fn take_history(&mut self) -> Vec<HistoryEvent> {
-        std::mem::take(&mut self.history)
-    }
-
     pub fn info(&self) -> &ExecutionInfo {
         &self.info
     }
