@@ -7,17 +7,16 @@
 //! Run with `cargo bench --bench engine` (or `cargo bench --bench engine -- w3` for one).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use serde::Serialize;
-use serde_json::Value;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use stepstream::exec::{self, ExecOptions, ExecutionResult, NoTasks, Status};
+use stepstream::json::{self, Value};
 use stepstream::{asl, compile};
 
 #[allow(dead_code)]
-#[path = "../tests/util/json.rs"]
-mod json;
+#[path = "../tests/util/diff.rs"]
+mod diff;
 
 const WORKLOADS: [&str; 6] = [
     "w1-pass-chain",
@@ -31,22 +30,15 @@ const WORKLOADS: [&str; 6] = [
 /// How many inputs expected.json gives full results for; all are checked before timing.
 const CHECKED_INPUTS: usize = 40;
 
-#[derive(Serialize)]
-struct Failure<'a> {
-    error: Option<&'a str>,
-    cause: Option<&'a str>,
-}
-
 /// The bytes the pipeline would produce for one execution.
 fn serialise(result: &ExecutionResult) -> Vec<u8> {
     match (&result.status, &result.output) {
-        (Status::Succeeded, Some(output)) => serde_json::to_vec(output),
-        _ => serde_json::to_vec(&Failure {
-            error: result.error.as_deref(),
-            cause: result.cause.as_deref(),
-        }),
+        (Status::Succeeded, Some(output)) => json::to_vec(output),
+        _ => json::to_vec(&json::object([
+            ("error", Value::from(result.error.as_deref())),
+            ("cause", Value::from(result.cause.as_deref())),
+        ])),
     }
-    .expect("a result serialises")
 }
 
 fn workloads_dir() -> PathBuf {
@@ -66,7 +58,7 @@ fn check_outputs(
     options: &ExecOptions,
 ) {
     for (index, (line, entry)) in lines.iter().zip(expected).take(CHECKED_INPUTS).enumerate() {
-        let input: Value = serde_json::from_slice(line).expect("inputs.jsonl lines are JSON");
+        let input: Value = json::from_slice(line).expect("inputs.jsonl lines are JSON");
         let result = exec::run(program, input, options, &NoTasks);
         let status = result.status.as_str();
         let expected_status = entry["status"].as_str().expect("an expected status");
@@ -74,7 +66,7 @@ fn check_outputs(
         let expected_output = &entry["output"];
         if expected_status == "SUCCEEDED" {
             let output = result.output.as_ref().unwrap_or(&Value::Null);
-            if let Some(difference) = json::json_diff(expected_output, output) {
+            if let Some(difference) = diff::json_diff(expected_output, output) {
                 panic!("{name} input {index}: output {difference}");
             }
         } else {
@@ -96,7 +88,7 @@ fn check_outputs(
 
 fn engine(c: &mut Criterion) {
     let expected: Value =
-        serde_json::from_slice(&read(&workloads_dir().join("expected.json"))).expect("JSON");
+        json::from_slice(&read(&workloads_dir().join("expected.json"))).expect("JSON");
     let lines: Vec<Vec<u8>> = read(&workloads_dir().join("inputs.jsonl"))
         .split(|byte| *byte == b'\n')
         .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
@@ -134,8 +126,8 @@ fn engine(c: &mut Criterion) {
             bencher.iter(|| {
                 let line = &lines[next];
                 next = (next + 1) % lines.len();
-                let input: Value = serde_json::from_slice(line).expect("inputs are JSON");
-                let result = exec::run(&program, input, &options, &NoTasks);
+                let result =
+                    exec::run_json(&program, line, &options, &NoTasks).expect("inputs are JSON");
                 black_box(serialise(&result))
             })
         });

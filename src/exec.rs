@@ -5,14 +5,16 @@
 //! This is the local runner's and the tests' way to run; the pipeline drives `vm::Execution`
 //! itself, without blocking.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use crate::json;
+use crate::json::Value;
 
 use crate::clock::Clock;
 use crate::compile::Program;
 use crate::tasks::{Fault, TaskCall, TaskHandler};
-use crate::vm::{Execution, ExecutionInfo, Limits, Outcome, Poll};
+use crate::vm::{Execution, ExecutionInfo, Limits, MachineIdentity, Outcome, Poll};
 
 pub use crate::vm::{HistoryEvent, Status};
 
@@ -49,25 +51,36 @@ impl Default for ExecOptions {
 }
 
 impl ExecOptions {
-    /// The identity an execution started now gets: ARNs in the Express form.
+    /// The state machine's identity these options give. The last one made on this thread is
+    /// reused when it matches, so running many executions does not rebuild its ARNs.
+    pub fn machine(&self) -> Arc<MachineIdentity> {
+        thread_local! {
+            static LAST: std::cell::RefCell<Option<Arc<MachineIdentity>>> =
+                const { std::cell::RefCell::new(None) };
+        }
+        LAST.with_borrow_mut(|last| {
+            match last {
+                Some(machine)
+                    if machine.name == self.state_machine_name
+                        && machine.region == self.region
+                        && machine.account == self.account => {}
+                _ => {
+                    *last = Some(Arc::new(MachineIdentity::new(
+                        &self.state_machine_name,
+                        &self.region,
+                        &self.account,
+                    )))
+                }
+            }
+            Arc::clone(last.as_ref().expect("just set"))
+        })
+    }
+
+    /// The identity of an execution started now.
     pub fn info(&self, start_ms: i64) -> ExecutionInfo {
-        let state_machine_arn = format!(
-            "arn:aws:states:{}:{}:stateMachine:{}",
-            self.region, self.account, self.state_machine_name
-        );
         ExecutionInfo {
-            arn: format!(
-                "arn:aws:states:{}:{}:express:{}:{}:{}",
-                self.region,
-                self.account,
-                self.state_machine_name,
-                self.name,
-                execution_id(&self.name, start_ms)
-            ),
             name: self.name.clone(),
-            state_machine_name: self.state_machine_name.clone(),
-            state_machine_arn,
-            role_arn: format!("arn:aws:iam::{}:role/stepstream", self.account),
+            machine: self.machine(),
             start_ms,
         }
     }
@@ -84,31 +97,11 @@ impl ExecOptions {
     }
 }
 
-/// A stable id for the execution ARN's last part, derived from its name and start.
-fn execution_id(name: &str, start_ms: i64) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in name.bytes().chain(start_ms.to_le_bytes()) {
-        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-    }
-    let high = hash;
-    let low = hash.rotate_left(29).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    format!(
-        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-        high >> 32,
-        (high >> 16) & 0xffff,
-        high & 0x0fff,
-        0x8000 | (low >> 48) & 0x3fff,
-        low & 0xffff_ffff_ffff
-    )
-}
-
 /// How an execution ended, with what StartSyncExecution reports.
 #[derive(Debug, Clone)]
 pub struct ExecutionResult {
-    pub execution_arn: String,
-    pub name: String,
-    pub state_machine_arn: String,
-    pub start_ms: i64,
+    /// The execution's identity: name, start, state machine.
+    pub info: ExecutionInfo,
     pub stop_ms: i64,
     pub status: Status,
     pub output: Option<Value>,
@@ -120,22 +113,31 @@ pub struct ExecutionResult {
 impl ExecutionResult {
     /// The result shaped like the StartSyncExecution response (`output` as a JSON string).
     pub fn to_json(&self) -> Value {
-        let mut object = json!({
-            "executionArn": self.execution_arn,
-            "stateMachineArn": self.state_machine_arn,
-            "name": self.name,
-            "startDate": crate::time::format_millis(self.start_ms),
-            "stopDate": crate::time::format_millis(self.stop_ms),
-            "status": self.status.as_str(),
-        });
+        let mut object = json::object([
+            ("executionArn", Value::from(self.info.arn())),
+            (
+                "stateMachineArn",
+                Value::from(self.info.machine.arn.as_str()),
+            ),
+            ("name", Value::from(self.info.name.as_str())),
+            (
+                "startDate",
+                Value::from(crate::time::format_millis(self.info.start_ms)),
+            ),
+            (
+                "stopDate",
+                Value::from(crate::time::format_millis(self.stop_ms)),
+            ),
+            ("status", Value::from(self.status.as_str())),
+        ]);
         if let Some(output) = &self.output {
-            object["output"] = Value::String(output.to_string());
+            object["output"] = Value::from(output.to_string());
         }
         if let Some(error) = &self.error {
-            object["error"] = Value::String(error.clone());
+            object["error"] = Value::from(error.clone());
         }
         if let Some(cause) = &self.cause {
-            object["cause"] = Value::String(cause.clone());
+            object["cause"] = Value::from(cause.clone());
         }
         object
     }
@@ -148,9 +150,33 @@ pub fn run(
     options: &ExecOptions,
     tasks: &dyn TaskHandler,
 ) -> ExecutionResult {
-    let mut clock = Clock::new(options.time_scale.max(0.0));
+    let clock = Clock::new(options.time_scale.max(0.0));
     let info = options.info(clock.now());
-    let mut execution = Execution::new(program, input, info, options.limits());
+    let execution = Execution::new(program, input, info, options.limits());
+    finish(execution, clock, options, tasks)
+}
+
+/// Parses an input given as JSON text and runs one execution on it to its end, as the
+/// pipeline does: the input's size is bounded from the text's length rather than measured.
+pub fn run_json(
+    program: &Program,
+    input: &[u8],
+    options: &ExecOptions,
+    tasks: &dyn TaskHandler,
+) -> Result<ExecutionResult, json::Error> {
+    let value = json::from_slice(input)?;
+    let clock = Clock::new(options.time_scale.max(0.0));
+    let info = options.info(clock.now());
+    let execution = Execution::from_raw(program, value, input.len(), info, options.limits());
+    Ok(finish(execution, clock, options, tasks))
+}
+
+fn finish(
+    mut execution: Execution<'_>,
+    mut clock: Clock,
+    options: &ExecOptions,
+    tasks: &dyn TaskHandler,
+) -> ExecutionResult {
     let outcome = loop {
         match step(&mut execution, &clock, tasks, &options.state_machine_name) {
             Step::Done(outcome) => break outcome,
@@ -160,10 +186,7 @@ pub fn run(
     };
     let (info, history) = execution.into_parts();
     ExecutionResult {
-        execution_arn: info.arn,
-        name: info.name,
-        state_machine_arn: info.state_machine_arn,
-        start_ms: info.start_ms,
+        info,
         stop_ms: clock.now(),
         status: outcome.status,
         output: outcome.output,
@@ -173,7 +196,6 @@ pub fn run(
     }
 }
 
-/// The fault of a Task whose resource no handler serves.
 /// Where stepping an execution stopped.
 #[derive(Debug)]
 pub enum Step {

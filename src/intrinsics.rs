@@ -24,8 +24,8 @@ use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 use std::hash::{DefaultHasher, Hash as _, Hasher};
 
+use crate::json::Value;
 use base64::Engine as _;
-use serde_json::{Number, Value};
 use sha2::Digest as _;
 
 use crate::path::{self, Path, PathErrorKind, Roots, TextStyle};
@@ -440,7 +440,7 @@ impl Call {
             Function::Format => self
                 .format(&values)
                 .ok_or_else(invalid)
-                .and_then(|text| plain(Value::String(text))),
+                .and_then(|text| plain(Value::from(text))),
             Function::StringToJson => match arg(0) {
                 Value::String(text) => parse_json(text)
                     .ok_or_else(invalid)
@@ -450,7 +450,7 @@ impl Call {
             Function::JsonToString => {
                 let mut text = String::new();
                 path::write_text(arg(0), TextStyle::Json, &mut text);
-                plain(Value::String(text))
+                plain(Value::from(text))
             }
             Function::Array => plain(Value::Array(
                 values
@@ -466,7 +466,7 @@ impl Call {
                     plain(Value::Array(
                         items
                             .chunks(size)
-                            .map(|chunk| Value::Array(chunk.to_vec()))
+                            .map(|chunk| Value::from(chunk.to_vec()))
                             .collect(),
                     ))
                 }
@@ -516,17 +516,17 @@ impl Call {
                 _ => Err(invalid()),
             },
             Function::ArrayUnique => match arg(0) {
-                Value::Array(items) => plain(Value::Array(unique(items))),
+                Value::Array(items) => plain(Value::from(unique(items))),
                 _ => Err(invalid()),
             },
             Function::Base64Encode => match arg(0) {
-                Value::String(text) if within_limit(text) => plain(Value::String(
-                    base64::engine::general_purpose::STANDARD.encode(text),
+                Value::String(text) if within_limit(text) => plain(Value::from(
+                    base64::engine::general_purpose::STANDARD.encode(text.as_bytes()),
                 )),
                 _ => Err(invalid()),
             },
             Function::Base64Decode => match arg(0) {
-                Value::String(text) if within_limit(text) => plain(Value::String(
+                Value::String(text) if within_limit(text) => plain(Value::from(
                     String::from_utf8_lossy(&decode_base64_leniently(text)).into_owned(),
                 )),
                 _ => Err(invalid()),
@@ -544,7 +544,7 @@ impl Call {
                 }
                 hash(algorithm, data.as_bytes())
                     .ok_or_else(invalid)
-                    .and_then(|digest| plain(Value::String(digest)))
+                    .and_then(|digest| plain(Value::from(digest)))
             }
             Function::JsonMerge => match (arg(0), arg(1), arg(2)) {
                 (Value::Object(first), Value::Object(second), Value::Bool(false)) => {
@@ -579,12 +579,12 @@ impl Call {
                 (Value::String(text), Value::String(delimiters)) => plain(Value::Array(
                     text.split(|c| delimiters.contains(c))
                         .filter(|part| !part.is_empty())
-                        .map(|part| Value::String(part.to_string()))
+                        .map(|part| Value::from(part.to_string()))
                         .collect(),
                 )),
                 _ => Err(invalid()),
             },
-            Function::Uuid => plain(Value::String(uuid_v4())),
+            Function::Uuid => plain(Value::from(uuid_v4())),
         }
     }
 
@@ -687,10 +687,12 @@ fn parse_json(text: &str) -> Option<Value> {
         "-0" => return Some(Value::from(0)),
         _ => {}
     }
+    // Rare enough to go through serde_json, whose stream reader stops after one value.
     serde_json::Deserializer::from_str(text)
-        .into_iter::<Value>()
+        .into_iter::<serde_json::Value>()
         .next()?
         .ok()
+        .map(Value::from)
 }
 
 /// A number argument truncated toward zero and saturated to a 32-bit integer, as Java's
@@ -1055,7 +1057,7 @@ impl<'s> CallParser<'s> {
         match self.peek() {
             Some(b'\'') => {
                 let (text, raw) = self.string()?;
-                Ok((Arg::Literal(Value::String(text)), Some(raw)))
+                Ok((Arg::Literal(Value::from(text)), Some(raw)))
             }
             Some(b'$') => {
                 let start = self.pos;
@@ -1076,9 +1078,10 @@ impl<'s> CallParser<'s> {
                     self.pos += 1;
                 }
                 let text = &self.src[start..self.pos];
-                serde_json::from_str::<Number>(text)
-                    .map(|number| (Arg::Literal(Value::Number(number)), None))
-                    .map_err(|_| self.error(&format!("invalid number '{text}'")))
+                match crate::json::from_str(text) {
+                    Ok(number @ Value::Number(_)) => Ok((Arg::Literal(number), None)),
+                    _ => Err(self.error(&format!("invalid number '{text}'"))),
+                }
             }
             _ => {
                 for (word, value) in [
@@ -1163,12 +1166,13 @@ impl<'s> CallParser<'s> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::{json, Map};
+    use crate::json;
+    use crate::json::Map;
 
     struct TestRoots {
         input: Value,
         context: Value,
-        vars: Map<String, Value>,
+        vars: Map,
     }
 
     impl Roots for TestRoots {

@@ -10,6 +10,7 @@ pub mod compile;
 pub mod config;
 pub mod exec;
 pub mod intrinsics;
+pub mod json;
 pub mod kafka;
 pub mod path;
 pub mod pipeline;

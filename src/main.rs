@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use serde_json::Value;
+use stepstream::json::{self, Value};
 
 use stepstream::config::Config;
 use stepstream::exec::{self, ExecOptions, Status};
@@ -310,7 +310,7 @@ fn exec_command(args: ExecArgs) -> Result<u8, Failure> {
         (None, Some(path)) => read(path)?,
         (None, None) => "{}".to_string(),
     };
-    let input: Value = serde_json::from_str(&input_text).map_err(|err| {
+    let input: Value = json::from_str(&input_text).map_err(|err| {
         let source = args
             .input_file
             .as_ref()
@@ -330,10 +330,7 @@ fn exec_command(args: ExecArgs) -> Result<u8, Failure> {
         printed["events"] =
             Value::Array(result.history.iter().map(|event| event.to_json()).collect());
     }
-    out!(
-        "{}",
-        serde_json::to_string_pretty(&printed).unwrap_or_default()
-    );
+    out!("{}", json::to_string_pretty(&printed));
     Ok(if result.status == Status::Succeeded {
         0
     } else {

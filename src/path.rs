@@ -19,7 +19,7 @@ use std::cmp::Ordering;
 use std::fmt::{self, Write as _};
 use std::sync::Arc;
 
-use serde_json::{Map, Number, Value};
+use crate::json::{Map, Number, Value};
 
 /// What a path is evaluated against.
 pub trait Roots {
@@ -303,8 +303,7 @@ impl Path {
                         map.insert(name.to_string(), value.take().unwrap_or(Value::Null));
                         break;
                     }
-                    map.entry(name.to_string())
-                        .or_insert_with(|| Value::Object(Map::new()))
+                    map.get_or_insert_with(&**name, || Value::Object(Map::new()))
                 }
                 (Segment::Index(index), Value::Array(items)) => {
                     let Some(slot) = usize::try_from(*index).ok().and_then(|i| items.get_mut(i))
@@ -330,7 +329,7 @@ impl Path {
         for (i, segment) in segments.iter().enumerate() {
             let last = i + 1 == segments.len();
             match (segment, cur) {
-                (Segment::Name(name), Value::Object(map)) => match map.get(&**name) {
+                (Segment::Name(name), Value::Object(map)) => match map.get(name) {
                     _ if last => return true,
                     Some(next) => cur = next,
                     // Only objects are created, so the rest must be names.
@@ -372,7 +371,7 @@ impl Path {
             Ok(()) => {}
             // AWS answers an indefinite path that misses with an empty array.
             Err(fail) if !steps.definite && fail.is_miss(&steps.segments) => {
-                return Ok(Cow::Owned(Value::Array(Vec::new())))
+                return Ok(Cow::Owned(Value::from(Vec::new())))
             }
             Err(fail) => return Err(self.fail(fail)),
         }
@@ -392,7 +391,7 @@ impl Path {
         for (i, segment) in segments.iter().enumerate() {
             cur = match segment {
                 Segment::Name(name) => match cur {
-                    Value::Object(map) => match map.get(&**name) {
+                    Value::Object(map) => match map.get(name) {
                         Some(next) => next,
                         None if i + 1 == segments.len() => return Err(Fail::NoResults),
                         None => return Err(Fail::MissingProperty(i)),
@@ -651,7 +650,7 @@ impl<'a> Walker<'a, '_> {
                     // Jayway merges the properties that exist into one object.
                     let mut merged = Map::new();
                     for name in names.iter() {
-                        if let Some(value) = map.get(&**name) {
+                        if let Some(value) = map.get(name) {
                             merged.insert(name.to_string(), value.clone());
                         } else if self.require {
                             return Err(Fail::MissingProperty(i));
@@ -785,11 +784,9 @@ impl<'a> Walker<'a, '_> {
 
     fn scan_matches(&self, target: &Segment, leaf: bool, node: &Value) -> bool {
         match target {
-            Segment::Name(name) => node
-                .as_object()
-                .is_some_and(|map| map.contains_key(&**name)),
+            Segment::Name(name) => node.as_object().is_some_and(|map| map.contains_key(name)),
             Segment::Names(names) => match node {
-                Value::Object(map) => !leaf || names.iter().all(|name| map.contains_key(&**name)),
+                Value::Object(map) => !leaf || names.iter().all(|name| map.contains_key(name)),
                 _ => false,
             },
             Segment::Index(_) | Segment::Indexes(_) | Segment::Slice(..) => node.is_array(),
@@ -1673,7 +1670,7 @@ impl<'s> Parser<'s> {
                     steps: Steps::new(segments),
                 }))
             }
-            Some(b'\'' | b'"') => Ok(Operand::Literal(Value::String(self.quoted()?))),
+            Some(b'\'' | b'"') => Ok(Operand::Literal(Value::from(self.quoted()?))),
             Some(b'-' | b'0'..=b'9') => {
                 let start = self.pos;
                 while self.peek().is_some_and(|c| {
@@ -1682,9 +1679,10 @@ impl<'s> Parser<'s> {
                     self.pos += 1;
                 }
                 let text = &self.text[start..self.pos];
-                serde_json::from_str::<Number>(text)
-                    .map(|n| Operand::Literal(Value::Number(n)))
-                    .map_err(|_| self.error(&format!("invalid number '{text}'")))
+                match crate::json::from_str(text) {
+                    Ok(number @ Value::Number(_)) => Ok(Operand::Literal(number)),
+                    _ => Err(self.error(&format!("invalid number '{text}'"))),
+                }
             }
             Some(b'[') => {
                 // A list literal; its strings may use either quote, as Jayway allows.
@@ -1708,7 +1706,7 @@ impl<'s> Parser<'s> {
                     }
                 }
                 self.depth -= 1;
-                Ok(Operand::Literal(Value::Array(items)))
+                Ok(Operand::Literal(Value::from(items)))
             }
             Some(b'{') => {
                 let start = self.pos;
@@ -1716,7 +1714,7 @@ impl<'s> Parser<'s> {
                     .balanced_end()
                     .ok_or_else(|| self.error("unclosed JSON literal"))?;
                 self.pos = end;
-                serde_json::from_str(&self.text[start..end])
+                crate::json::from_str(&self.text[start..end])
                     .map(Operand::Literal)
                     .map_err(|_| self.error("invalid JSON literal"))
             }
@@ -1762,12 +1760,12 @@ impl<'s> Parser<'s> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::json;
 
     struct TestRoots {
         input: Value,
         context: Value,
-        vars: Map<String, Value>,
+        vars: Map,
     }
 
     impl Roots for TestRoots {
@@ -1841,7 +1839,7 @@ mod tests {
             "nul": null,
             "a b": {"c.d": 5}
         });
-        let cases: Vec<(&str, serde_json::Value, Want)> = vec![
+        let cases: Vec<(&str, Value, Want)> = vec![
             ("$", json!({"a": 1}), Is(json!({"a": 1}))),
             ("  $.a ", json!({"a": 1}), Is(json!(1))),
             ("$.store.bike.color", store.clone(), Is(json!("red"))),
@@ -2202,7 +2200,7 @@ mod tests {
             .is_some_and(|items| items.len() as i64 <= MAX_SLICE_UNDERRUN + 5));
         let mut deep = json!(1);
         for _ in 0..2000 {
-            deep = Value::Array(vec![deep]);
+            deep = Value::from(vec![deep]);
         }
         let scan = parse("$..x").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(scan.select(&deep).ok(), Some(Cow::Owned(json!([]))));

@@ -1,44 +1,13 @@
 //! Sizes of JSON values as compact serialisation would print them, for the payload limit.
 
-use serde_json::Value;
+use crate::json::Value;
 
 /// The size of a value serialised as compact JSON, without serialising it.
 pub fn payload_size(value: &Value) -> usize {
-    match value {
-        Value::Null => 4,
-        Value::Bool(true) => 4,
-        Value::Bool(false) => 5,
-        Value::Number(number) => {
-            if let Some(int) = number.as_i64() {
-                itoa_len(int)
-            } else {
-                number.to_string().len()
-            }
-        }
-        Value::String(text) => string_size(text),
-        Value::Array(items) => {
-            2 + items.len().saturating_sub(1) + items.iter().map(payload_size).sum::<usize>()
-        }
-        Value::Object(fields) => {
-            2 + fields.len().saturating_sub(1)
-                + fields
-                    .iter()
-                    .map(|(key, value)| string_size(key) + 1 + payload_size(value))
-                    .sum::<usize>()
-        }
-    }
+    crate::json::size(value)
 }
 
-fn itoa_len(value: i64) -> usize {
-    let mut length = if value < 0 { 2 } else { 1 };
-    let mut rest = value.unsigned_abs() / 10;
-    while rest > 0 {
-        length += 1;
-        rest /= 10;
-    }
-    length
-}
-
+/// The size of a string serialised as a JSON string, quotes included.
 pub fn string_size(text: &str) -> usize {
     // Most strings need no escape: one vectorisable pass decides.
     if !text
@@ -60,7 +29,7 @@ pub fn string_size(text: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::payload_size;
-    use serde_json::json;
+    use crate::json;
 
     #[test]
     fn payload_size_matches_serialisation() {

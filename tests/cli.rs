@@ -2,8 +2,9 @@
 //! (0 succeeded / valid, 1 failed or invalid, 2 usage or unusable input) and their messages.
 
 use crate::util::{self, stepstream, write_file};
-use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
+use stepstream::json;
+use stepstream::json::Value;
 
 fn workload_path(name: &str) -> PathBuf {
     util::workloads_dir().join(format!("{name}.json"))

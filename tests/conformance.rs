@@ -9,9 +9,8 @@
 //!
 //! The full report is also written to `target/tmp/conformance-report.txt`.
 
-use crate::util::json::{json_diff_by, matches_with_placeholders};
+use crate::util::diff::{json_diff_by, matches_with_placeholders};
 use crate::util::{self, brief, json_diff, shorten};
-use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -20,6 +19,8 @@ use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::{mpsc, Mutex, Once};
 use std::time::Duration;
+use stepstream::json;
+use stepstream::json::Value;
 use stepstream::tasks::{Fault, MockConfig, TaskCall, TaskHandler};
 use stepstream::{asl, compile, exec};
 
@@ -505,7 +506,7 @@ fn compare(case: &Value, actual: &Actual) -> Result<(), String> {
 
     match expect.get("cause").and_then(Value::as_str) {
         Some(expected) if expect["cause_is_json"].as_bool() == Some(true) => {
-            let expected_json: Value = serde_json::from_str(expected)
+            let expected_json: Value = json::from_str(expected)
                 .map_err(|e| format!("the recorded cause is not JSON: {e}"))?;
             let Some(cause) = actual.cause.as_deref() else {
                 return Err(format!(
@@ -513,7 +514,7 @@ fn compare(case: &Value, actual: &Actual) -> Result<(), String> {
                     brief(&expected_json)
                 ));
             };
-            let actual_json: Value = serde_json::from_str(cause).map_err(|_| {
+            let actual_json: Value = json::from_str(cause).map_err(|_| {
                 format!(
                     "cause: expected JSON {}, got {:?}",
                     brief(&expected_json),
@@ -771,7 +772,7 @@ fn write_verbose(report: &mut String, case: &Value, result: &CaseResult) {
                 let _ = writeln!(
                     report,
                     "    actual task calls:\n      {}",
-                    indent(pretty(&Value::Array(calls)))
+                    indent(pretty(&Value::from(calls)))
                 );
             }
             if let Some(recorded) = case.get("history").and_then(Value::as_array) {

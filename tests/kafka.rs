@@ -30,7 +30,8 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use serde_json::{json, Value};
+use stepstream::json;
+use stepstream::json::Value;
 
 use crate::util;
 
@@ -356,7 +357,7 @@ impl Record {
 
     fn json(&self) -> Value {
         let payload = self.payload.as_deref().unwrap_or_default();
-        serde_json::from_slice(payload)
+        json::from_slice(payload)
             .unwrap_or_else(|err| panic!("the payload is not JSON ({err}): {}", self.describe()))
     }
 
@@ -804,7 +805,7 @@ fn events_in_outputs_and_dead_letters_out() {
     let events: Vec<Event> = lines
         .iter()
         .map(|line| {
-            let input: Value = serde_json::from_str(line).expect("inputs are JSON");
+            let input: Value = json::from_str(line).expect("inputs are JSON");
             Event::keyed(
                 input["id"].as_str().expect("inputs have an id"),
                 line.as_bytes(),

@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
 use stepstream::exec::ExecOptions;
+use stepstream::json;
+use stepstream::json::Value;
 use stepstream::pipeline::{self, LineOptions, Summary};
 use stepstream::pool::PoolOptions;
 use stepstream::tasks::{Fault, TaskCall, TaskHandler};
@@ -22,11 +23,10 @@ fn workload(name: &str) -> (Value, std::path::PathBuf, Vec<String>, Vec<Value>) 
         .into_iter()
         .find(|workload| workload.name == name)
         .expect("the workload exists");
-    let definition =
-        serde_json::from_str(&found.definition).expect("workload definitions are JSON");
+    let definition = json::from_str(&found.definition).expect("workload definitions are JSON");
     let expected = util::workloads_expected()["workloads"][name]
         .as_array()
-        .cloned()
+        .map(|items| items.to_vec())
         .unwrap_or_default();
     (
         definition,
@@ -78,7 +78,7 @@ fn run(
     let parse = |bytes: &[u8]| -> Vec<Value> {
         String::from_utf8_lossy(bytes)
             .lines()
-            .map(|line| serde_json::from_str(line).expect("each line is JSON"))
+            .map(|line| json::from_str(line).expect("each line is JSON"))
             .collect()
     };
     (summary, parse(&out), parse(&dead))
@@ -114,8 +114,8 @@ fn every_event_gets_one_result_and_outputs_match_the_workload() {
             assert_eq!(letter["cause"].as_str(), end.cause.as_deref());
         }
         let original: Value =
-            serde_json::from_str(letter["input"].as_str().unwrap_or_default()).unwrap_or_default();
-        let sent: Value = serde_json::from_str(&inputs[index]).unwrap_or_default();
+            json::from_str(letter["input"].as_str().unwrap_or_default()).unwrap_or_default();
+        let sent: Value = json::from_str(&inputs[index]).unwrap_or_default();
         assert_eq!(original, sent);
     }
 }
@@ -276,7 +276,7 @@ fn the_binary_runs_the_line_pipeline() {
     let mut outputs: Vec<Value> = run
         .stdout
         .lines()
-        .map(|line| serde_json::from_str(line).expect("JSON line"))
+        .map(|line| json::from_str(line).expect("JSON line"))
         .collect();
     let mut expected: Vec<Value> = expected
         .iter()

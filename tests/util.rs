@@ -2,15 +2,16 @@
 
 #![allow(dead_code)]
 
-pub mod json;
+pub mod diff;
 
-pub use json::{brief, json_diff, json_eq, shorten};
+pub use diff::{brief, json_diff, json_eq, shorten};
 
-use serde_json::{json, Value};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use stepstream::json;
+use stepstream::json::Value;
 
 /// `tests/` of this crate.
 pub fn tests_dir() -> PathBuf {
@@ -27,7 +28,7 @@ pub fn read_text(path: &Path) -> String {
 }
 
 pub fn read_json(path: &Path) -> Value {
-    serde_json::from_str(&read_text(path))
+    json::from_str(&read_text(path))
         .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
 
@@ -38,7 +39,7 @@ pub fn read_json_lines(path: &Path) -> Vec<Value> {
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(index, line)| {
-            serde_json::from_str(line)
+            json::from_str(line)
                 .unwrap_or_else(|e| panic!("{}:{}: not JSON: {e}", path.display(), index + 1))
         })
         .collect()
@@ -88,7 +89,7 @@ impl BinaryRun {
 
     /// stdout parsed as one JSON value.
     pub fn stdout_json(&self) -> Value {
-        serde_json::from_str(self.stdout.trim())
+        json::from_str(self.stdout.trim())
             .unwrap_or_else(|e| panic!("stdout is not one JSON value ({e})\n{}", self.describe()))
     }
 
@@ -190,7 +191,7 @@ where
 pub fn response_output(response: &Value) -> Option<Value> {
     match response.get("output")? {
         Value::String(text) => {
-            Some(serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.clone())))
+            Some(json::from_str(text).unwrap_or_else(|_| Value::from(text.clone())))
         }
         other => Some(other.clone()),
     }
@@ -222,7 +223,7 @@ pub fn workloads() -> Vec<Workload> {
             let definition_path = workloads_dir().join(format!("{name}.json"));
             let definition = read_text(&definition_path);
             Workload {
-                name: name.clone(),
+                name: name.to_string(),
                 definition_path,
                 definition,
             }
@@ -339,7 +340,7 @@ fn json_comparison_is_numeric_and_ignores_key_order() {
 
 #[test]
 fn placeholders_stand_for_one_or_more_characters() {
-    use json::matches_with_placeholders;
+    use diff::matches_with_placeholders;
     let placeholders = ["<region>".to_owned(), "lambda_function_name".to_owned()];
     let matches =
         |expected: &str, actual: &str| matches_with_placeholders(expected, actual, &placeholders);

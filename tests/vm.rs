@@ -10,9 +10,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{json, Value};
 use stepstream::compile::Program;
 use stepstream::exec::{self, ExecOptions, ExecutionResult, Status};
+use stepstream::json;
+use stepstream::json::Value;
 use stepstream::tasks::{Fault, MockConfig, NativeHandlers, TaskHandler};
 use stepstream::vm::{Execution, Limits, Outcome, Poll, TaskRequest};
 use stepstream::{asl, compile};
@@ -729,7 +730,7 @@ fn catch_runs_after_retries_are_exhausted() {
 /// A Task whose handler fails with the error named in the input, under the given catchers
 /// (each routing to a Pass state that reports the catcher's index).
 fn catcher_machine(catchers: &[&[&str]]) -> Value {
-    let mut states = serde_json::Map::new();
+    let mut states = json::Map::new();
     let catch: Vec<Value> = catchers
         .iter()
         .enumerate()
@@ -743,7 +744,7 @@ fn catcher_machine(catchers: &[&[&str]]) -> Value {
         })
         .collect();
     states.insert(
-        "Work".into(),
+        "Work",
         json!({"Type": "Task", "Resource": WORK, "Catch": catch, "End": true}),
     );
     json!({"StartAt": "Work", "States": states})
@@ -969,7 +970,11 @@ fn execution_timeout_on_the_virtual_clock() {
             &NoTasks,
             expected.clone(),
         );
-        assert_eq!(result.stop_ms - result.start_ms, elapsed, "{definition}");
+        assert_eq!(
+            result.stop_ms - result.info.start_ms,
+            elapsed,
+            "{definition}"
+        );
         let last = result.history.last().expect("history was recorded");
         let expected_last = match expected {
             End::TimedOut => "ExecutionTimedOut",
@@ -1153,7 +1158,7 @@ fn map_concurrency_changes_timing_not_results() {
             ok(items.clone()),
         );
         assert_eq!(
-            result.stop_ms - result.start_ms,
+            result.stop_ms - result.info.start_ms,
             elapsed,
             "MaxConcurrency {max_concurrency:?}"
         );
@@ -1168,7 +1173,7 @@ fn map_concurrency_changes_timing_not_results() {
         &NoTasks,
         ok(json!([4, 1, 1, 1])),
     );
-    assert_eq!(result.stop_ms - result.start_ms, 4_000);
+    assert_eq!(result.stop_ms - result.info.start_ms, 4_000);
 }
 
 #[test]
@@ -1350,7 +1355,7 @@ fn map_tolerated_failures() {
             let outputs = output.as_array().expect("a Map outputs an array");
             assert_eq!(
                 outputs.len(),
-                items.as_array().map_or(0, Vec::len),
+                items.as_array().map_or(0, |items| items.len()),
                 "{fields}"
             );
             for (item, out) in items.as_array().into_iter().flatten().zip(outputs) {
@@ -1424,7 +1429,7 @@ fn map_retry_reruns_every_iteration() {
     );
     // First run: item 0, item 1 fails; second run: all three.
     assert_eq!(counter.get(), 5);
-    assert_eq!(result.stop_ms - result.start_ms, 2_000);
+    assert_eq!(result.stop_ms - result.info.start_ms, 2_000);
 }
 
 #[test]
@@ -1450,7 +1455,7 @@ fn branch(start: &str, states: Value) -> Value {
 
 /// A branch that waits `seconds` (not at all for 0), then runs the state `last`, named `name`.
 fn after_wait(name: &str, seconds: u64, last: Value) -> Value {
-    let mut states = serde_json::Map::new();
+    let mut states = json::Map::new();
     states.insert(name.to_owned(), last);
     if seconds == 0 {
         return branch(name, Value::Object(states));
@@ -1479,7 +1484,7 @@ fn parallel_outputs_come_in_branch_order() {
         &NoTasks,
         ok(json!(["slow", "fast", 42, "medium"])),
     );
-    assert_eq!(result.stop_ms - result.start_ms, 3_000);
+    assert_eq!(result.stop_ms - result.info.start_ms, 3_000);
 }
 
 #[test]
@@ -1578,7 +1583,7 @@ fn parallel_retry_reruns_all_branches() {
         ok(json!(["first 1", "second 1"])),
     );
     assert_eq!((first.get(), second.get()), (2, 2));
-    assert_eq!(result.stop_ms - result.start_ms, 3_000);
+    assert_eq!(result.stop_ms - result.info.start_ms, 3_000);
 }
 
 #[test]
@@ -1938,7 +1943,7 @@ fn context_object() {
     assert_eq!(output["machine"], json!("Orders"));
     assert_eq!(output["retries"], json!(0));
     assert_eq!(output["redrives"], json!(0));
-    assert_eq!(output["id"], json!(result.execution_arn));
+    assert_eq!(output["id"], json!(result.info.arn()));
     let machine_id = output["machineId"].as_str().expect("a string");
     assert!(machine_id.ends_with(":stateMachine:Orders"), "{machine_id}");
     for field in ["started", "entered"] {
@@ -2277,7 +2282,7 @@ fn history_of_a_caught_timeout_and_an_execution_timeout() {
 fn deep_array(depth: usize) -> Value {
     let mut value = json!(0);
     for _ in 0..depth {
-        value = Value::Array(vec![value]);
+        value = Value::from(vec![value]);
     }
     value
 }
@@ -2311,7 +2316,7 @@ fn deeply_nested_input() {
     const DEPTH: usize = 10_000;
     // serde_json refuses such text (its recursion limit), so the value is built directly.
     let text = format!("{}0{}", "[".repeat(DEPTH), "]".repeat(DEPTH));
-    assert!(serde_json::from_str::<Value>(&text).is_err());
+    assert!(json::from_str(&text).is_err());
     let definition = json!({"StartAt": "Copy", "States": {
         "Copy": {"Type": "Pass", "Parameters": {"deep.$": "$", "first.$": "$[0][0][0]"}, "Next": "Unwrap"},
         "Unwrap": {"Type": "Pass", "InputPath": "$.deep", "ResultPath": "$.again", "Next": "Measure"},
@@ -2362,7 +2367,7 @@ fn hostile_machines_end_in_an_outcome() {
     let wide_parallel = single(json!({"Type": "Parallel", "End": true, "Branches":
         (0..200).map(|i| json!({"StartAt": format!("B{i}"), "States": {format!("B{i}"): {"Type": "Pass", "Result": i, "End": true}}})).collect::<Vec<_>>()}));
     let long_chain = {
-        let mut states = serde_json::Map::new();
+        let mut states = json::Map::new();
         for i in 0..2_000 {
             let next = if i == 1_999 {
                 json!({"End": true})

@@ -2,8 +2,9 @@
 //! and for the first 40 inputs the whole result, in process and through the binary.
 
 use crate::util::{self, end_difference, expected_end, ExpectedEnd, NoTasks};
-use serde_json::Value;
 use std::collections::BTreeSet;
+use stepstream::json;
+use stepstream::json::Value;
 use stepstream::{asl, compile, exec};
 
 /// How many inputs expected.json gives full results for.
@@ -66,7 +67,7 @@ fn check_in_process(name: &str) {
     };
     let mut differences = Vec::new();
     for (index, (line, expected)) in inputs.iter().zip(&expected).enumerate() {
-        let input: Value = serde_json::from_str(line).expect("inputs.jsonl lines are JSON");
+        let input: Value = json::from_str(line).expect("inputs.jsonl lines are JSON");
         let result = exec::run(&program, input, &options, &NoTasks);
         let status = result.status.as_str();
         let difference = if index < FULLY_CHECKED {

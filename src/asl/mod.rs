@@ -9,7 +9,7 @@ mod reader;
 mod suggest;
 mod validate;
 
-use serde_json::Value;
+use crate::json::Value;
 use std::fmt;
 
 use crate::intrinsics::Call;
@@ -38,7 +38,7 @@ impl fmt::Display for Problem {
 
 /// Parses and validates a definition given as JSON text.
 pub fn parse(text: &str) -> Result<StateMachine, Vec<Problem>> {
-    let document: Value = serde_json::from_str(text).map_err(|err| {
+    let document: Value = crate::json::from_str(text).map_err(|err| {
         vec![Problem {
             pointer: String::new(),
             message: format!("not valid JSON: {err}"),
@@ -146,7 +146,8 @@ pub enum ResultPath {
 #[derive(Debug, Clone)]
 pub enum Payload {
     Value(Value),
-    Object(Vec<(Box<str>, Payload)>),
+    /// Fields in order; the keys are unique.
+    Object(Vec<(crate::json::Str, Payload)>),
     Array(Vec<Payload>),
     Path(Path),
     Call(Call),

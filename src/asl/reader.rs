@@ -1,12 +1,12 @@
 //! Reads a definition's JSON into the typed model, field by field, recording every problem
 //! of shape, type, unknown field or syntax with its JSON pointer.
 
-use serde_json::{Map as JsonMap, Value};
+use crate::json::{Map as JsonMap, Value};
 
 use super::*;
 use crate::{intrinsics, path, time};
 
-type Object = JsonMap<String, Value>;
+type Object = JsonMap;
 
 /// Appends `key` to a JSON pointer, escaping it as RFC 6901 says.
 pub(super) fn child(pointer: &str, key: &str) -> String {
@@ -67,7 +67,7 @@ impl Reader<'_> {
 
     fn string(&mut self, object: &Object, pointer: &str, key: &str) -> Option<String> {
         match object.get(key)? {
-            Value::String(text) => Some(text.clone()),
+            Value::String(text) => Some(text.to_string()),
             other => {
                 self.problem(
                     child(pointer, key),
@@ -244,7 +244,13 @@ impl Reader<'_> {
                             }
                         }
                     };
-                    entries.push((Box::from(entry.0), entry.1));
+                    // "a" and "a.$" name the same field: the later one wins, in the earlier
+                    // one's place (as a JSON object's repeated key does), so the template's
+                    // keys are unique.
+                    match entries.iter_mut().find(|(key, _)| *key == entry.0) {
+                        Some(slot) => slot.1 = entry.1,
+                        None => entries.push((crate::json::Str::from(entry.0), entry.1)),
+                    }
                 }
                 if broken {
                     None
@@ -736,7 +742,7 @@ fn read_array<'v>(
     object: &'v Object,
     pointer: &str,
     key: &str,
-) -> Option<&'v Vec<Value>> {
+) -> Option<&'v crate::json::Array> {
     match object.get(key)? {
         Value::Array(items) => Some(items),
         other => {
@@ -770,7 +776,7 @@ fn read_error_equals(reader: &mut Reader<'_>, object: &Object, pointer: &str) ->
     let mut names = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
         match item {
-            Value::String(name) => names.push(name.clone()),
+            Value::String(name) => names.push(name.to_string()),
             other => reader.problem(
                 child(&list_pointer, &index.to_string()),
                 format!("an error name must be a string, not {}", kind_of(other)),
@@ -1020,7 +1026,7 @@ fn read_rule(
 
     let combinators = ["And", "Or", "Not"]
         .iter()
-        .filter(|key| object.contains_key(**key))
+        .filter(|key| object.contains_key(key))
         .count();
     if combinators + operators.len() != 1 {
         reader.problem(
@@ -1172,7 +1178,7 @@ fn read_operand(
 fn read_wait(reader: &mut Reader<'_>, object: &Object, pointer: &str) -> Option<Wait> {
     let present: Vec<&str> = ["Seconds", "SecondsPath", "Timestamp", "TimestampPath"]
         .into_iter()
-        .filter(|key| object.contains_key(*key))
+        .filter(|key| object.contains_key(key))
         .collect();
     if present.len() != 1 {
         let found = if present.is_empty() {

@@ -6,7 +6,7 @@
 
 mod dump;
 
-use serde_json::Value;
+use crate::json::Value;
 
 use crate::asl::{
     self, Catcher, Condition, Kind, Payload, ResultPath, Retrier, Seconds, StateMachine, Text,

@@ -9,8 +9,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::json;
 use crossbeam_channel::{bounded, never, select};
-use serde_json::json;
 
 use crate::compile::Program;
 use crate::pool::{Finished, Job, Pool, PoolOptions, Verdict};
@@ -188,7 +188,7 @@ fn write_result(
         "cause": cause,
         "input": String::from_utf8_lossy(&finished.payload),
     });
-    serde_json::to_writer(&mut *dead, &letter).map_err(std::io::Error::other)?;
+    dead.write_all(&json::to_vec(&letter))?;
     dead.write_all(b"\n")
 }
 

@@ -13,14 +13,14 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::json::Value;
 use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
-use serde_json::Value;
 
 use crate::clock::Clock;
 use crate::compile::Program;
 use crate::exec::{stalled, step, ExecOptions, Step};
 use crate::tasks::TaskHandler;
-use crate::vm::{Execution, Status};
+use crate::vm::{Execution, ExecutionInfo, MachineIdentity, Status};
 
 /// One event to run an execution on.
 #[derive(Debug, Clone)]
@@ -100,12 +100,14 @@ impl Pool {
         let (result_sender, results) = unbounded();
         let mut senders = Vec::with_capacity(workers);
         let mut handles = Vec::with_capacity(workers);
+        let machine = options.execution.machine();
         for index in 0..workers {
             let (sender, receiver) = bounded::<Vec<Job>>(options.queue_per_worker.max(1));
             senders.push(sender);
             let worker = Worker {
                 program,
                 options: options.execution.clone(),
+                machine: Arc::clone(&machine),
                 no_op: options.no_op,
                 tasks: Arc::clone(&tasks),
                 jobs: receiver,
@@ -168,6 +170,8 @@ struct InFlight {
 struct Worker {
     program: &'static Program,
     options: ExecOptions,
+    /// The state machine's identity, made once for all executions.
+    machine: Arc<MachineIdentity>,
     no_op: bool,
     tasks: Arc<dyn TaskHandler>,
     jobs: Receiver<Vec<Job>>,
@@ -224,7 +228,7 @@ impl Worker {
             self.finish(id, name, payload, Verdict::Rejected { reason });
             return;
         }
-        let input: Value = match serde_json::from_slice(&payload) {
+        let input: Value = match crate::json::from_slice(&payload) {
             Ok(input) => input,
             Err(err) => {
                 let reason = format!("the event is not valid JSON: {err}");
@@ -232,16 +236,18 @@ impl Worker {
                 return;
             }
         };
+        let payload_len = payload.len();
         let clock = Clock::new(self.options.time_scale);
         let options = &self.options;
+        let machine = &self.machine;
         let program = self.program;
         let started = catch_unwind(AssertUnwindSafe(|| {
-            let info = ExecOptions {
+            let info = ExecutionInfo {
                 name: name.clone(),
-                ..options.clone()
-            }
-            .info(clock.now());
-            Execution::new(program, input, info, options.limits())
+                machine: Arc::clone(machine),
+                start_ms: clock.now(),
+            };
+            Execution::from_raw(program, input, payload_len, info, options.limits())
         }));
         match started {
             Ok(execution) => self.drive(InFlight {
@@ -278,16 +284,9 @@ impl Worker {
         match polled {
             Ok(Ok(outcome)) => {
                 let verdict = match outcome.status {
-                    Status::Succeeded => {
-                        match serde_json::to_vec(&outcome.output.unwrap_or(Value::Null)) {
-                            Ok(output) => Verdict::Succeeded { output },
-                            Err(err) => Verdict::Failed {
-                                status: Status::Failed,
-                                error: Some("States.Runtime".into()),
-                                cause: Some(format!("the output could not be serialised: {err}")),
-                            },
-                        }
-                    }
+                    Status::Succeeded => Verdict::Succeeded {
+                        output: crate::json::to_vec(&outcome.output.unwrap_or(Value::Null)),
+                    },
                     status => Verdict::Failed {
                         status,
                         error: outcome.error,

@@ -18,8 +18,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::json::{Map, Value};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Value};
 
 use super::{Fault, TaskCall, TaskHandler};
 
@@ -124,7 +124,7 @@ impl MockConfig {
             path: None,
             problems,
         };
-        let document: Value = serde_json::from_str(text).map_err(|error| {
+        let document: Value = crate::json::from_str(text).map_err(|error| {
             invalid(vec![MockConfigProblem {
                 pointer: String::new(),
                 message: format!("invalid JSON: {error}"),
@@ -264,12 +264,7 @@ impl Checker {
         });
     }
 
-    fn object<'v>(
-        &mut self,
-        value: &'v Value,
-        pointer: &[&str],
-        what: &str,
-    ) -> Option<&'v Map<String, Value>> {
+    fn object<'v>(&mut self, value: &'v Value, pointer: &[&str], what: &str) -> Option<&'v Map> {
         let object = value.as_object();
         if object.is_none() {
             self.problem(
@@ -280,7 +275,7 @@ impl Checker {
         object
     }
 
-    fn unknown_fields(&mut self, object: &Map<String, Value>, pointer: &[&str], allowed: &[&str]) {
+    fn unknown_fields(&mut self, object: &Map, pointer: &[&str], allowed: &[&str]) {
         for key in object.keys().filter(|key| !allowed.contains(&key.as_str())) {
             let expected: Vec<String> = allowed.iter().map(|name| format!("{name:?}")).collect();
             self.problem(
@@ -309,7 +304,9 @@ impl Checker {
                     for (name, value) in responses {
                         response_names.insert(name.as_str());
                         if let Some(response) = self.mocked_response(name, value) {
-                            config.responses.insert(name.clone(), Arc::new(response));
+                            config
+                                .responses
+                                .insert(name.to_string(), Arc::new(response));
                         }
                     }
                 }
@@ -322,7 +319,9 @@ impl Checker {
                 {
                     for (machine, value) in machines {
                         let test_cases = self.state_machine(machine, value, &response_names);
-                        config.state_machines.insert(machine.clone(), test_cases);
+                        config
+                            .state_machines
+                            .insert(machine.to_string(), test_cases);
                     }
                 }
             }
@@ -358,7 +357,7 @@ impl Checker {
                     let pointer = ["StateMachines", machine, "TestCases", case, state];
                     match value {
                         Value::String(name) if response_names.contains(name.as_str()) => {
-                            states.insert(state.clone(), name.clone());
+                            states.insert(state.to_string(), name.to_string());
                         }
                         Value::String(name) => {
                             self.problem(&pointer, format!("no mocked response named {name:?}"));
@@ -373,7 +372,7 @@ impl Checker {
                     }
                 }
             }
-            test_cases.insert(case.clone(), states);
+            test_cases.insert(case.to_string(), states);
         }
         test_cases
     }
@@ -466,7 +465,7 @@ impl Checker {
         let object = self.object(value, pointer, "\"Throw\"")?;
         self.unknown_fields(object, pointer, &["Error", "Cause"]);
         let error = match object.get("Error") {
-            Some(Value::String(error)) => Some(error.clone()),
+            Some(Value::String(error)) => Some(error.to_string()),
             Some(other) => {
                 self.problem(
                     &[pointer, &["Error"]].concat(),
@@ -481,7 +480,7 @@ impl Checker {
         };
         let cause = match object.get("Cause") {
             None | Some(Value::Null) => None,
-            Some(Value::String(cause)) => Some(cause.clone()),
+            Some(Value::String(cause)) => Some(cause.to_string()),
             Some(other) => Some(other.to_string()),
         };
         Some(Outcome::Throw(Fault {
@@ -618,7 +617,7 @@ impl<'de> Visitor<'de> for DuplicateKeys<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::json;
 
     /// What a handler answers for one call.
     type Served = Option<Result<Value, Fault>>;

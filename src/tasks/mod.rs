@@ -1,7 +1,7 @@
 //! Task resources: the `TaskHandler` trait the VM's Task requests are served through, and
 //! its implementations (MockConfigFile responses, native Rust closures).
 
-use serde_json::Value;
+use crate::json::Value;
 
 pub mod mock;
 pub mod native;

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 
-use serde_json::Value;
+use crate::json::Value;
 
 use super::{Fault, TaskCall, TaskHandler};
 
@@ -93,7 +93,7 @@ impl fmt::Debug for NativeHandlers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::json;
 
     const ECHO: &str = "arn:aws:lambda:us-east-1:111111111111:function:echo";
     const FAIL: &str = "arn:aws:lambda:us-east-1:111111111111:function:fail";

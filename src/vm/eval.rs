@@ -3,7 +3,9 @@
 
 use std::cell::OnceCell;
 
-use serde_json::{Map as JsonMap, Value};
+use crate::json;
+
+use crate::json::{Map as JsonMap, Value};
 
 use crate::asl::{Condition, Operand, Operator, Payload, Text};
 use crate::path::{Path, Roots};
@@ -61,21 +63,22 @@ pub(crate) fn build(payload: &Payload, scope: &Scope<'_>) -> Result<Value, Strin
     match payload {
         Payload::Value(value) => Ok(value.clone()),
         Payload::Object(entries) => {
-            let mut object = JsonMap::with_capacity(entries.len());
+            let mut fields = Vec::with_capacity(entries.len());
             for (key, part) in entries {
                 let value = match part {
                     Payload::Path(path) => select_field(path, key, scope)?,
                     other => build(other, scope)?,
                 };
-                object.insert(key.to_string(), value);
+                fields.push((key.clone(), value));
             }
-            Ok(Value::Object(object))
+            // A template's keys are unique (see `Payload::Object`).
+            Ok(Value::Object(JsonMap::from_unique(fields)))
         }
         Payload::Array(parts) => parts
             .iter()
             .map(|part| build(part, scope))
             .collect::<Result<Vec<_>, _>>()
-            .map(Value::Array),
+            .map(Value::from),
         Payload::Path(path) => path
             .resolve(scope)
             .map(|value| value.into_owned())
@@ -113,7 +116,7 @@ pub(crate) fn text(text: &Text, scope: &Scope<'_>) -> Result<String, String> {
         Text::Call(call) => call.eval(scope).map_err(|err| err.to_string())?,
     };
     Ok(match value {
-        Value::String(text) => text,
+        Value::String(text) => text.to_string(),
         other => other.to_string(),
     })
 }
@@ -259,10 +262,7 @@ fn compare(
 }
 
 /// Compares two JSON numbers exactly when both are integers, else as doubles.
-fn compare_numbers(
-    left: &serde_json::Number,
-    right: &serde_json::Number,
-) -> Option<std::cmp::Ordering> {
+fn compare_numbers(left: &json::Number, right: &json::Number) -> Option<std::cmp::Ordering> {
     if let (Some(left), Some(right)) = (left.as_i64(), right.as_i64()) {
         return Some(left.cmp(&right));
     }

@@ -1,6 +1,7 @@
 //! History events as AWS numbers and names them, recorded by the VM for the history sink.
 
-use serde_json::{json, Value};
+use crate::json;
+use crate::json::Value;
 
 /// One history event. `details` holds the event's details object under its AWS key, e.g.
 /// `{"stateEnteredEventDetails": {"name": …, "input": …, "inputDetails": {"truncated": false}}}`;
@@ -17,14 +18,14 @@ pub struct HistoryEvent {
 impl HistoryEvent {
     /// The event in the shape of GetExecutionHistory's `events[]` entries.
     pub fn to_json(&self) -> Value {
-        let mut object = serde_json::Map::new();
-        object.insert("id".into(), json!(self.id));
-        object.insert("previousEventId".into(), json!(self.previous_event_id));
+        let mut object = json::Map::new();
+        object.insert("id", Value::from(self.id));
+        object.insert("previousEventId", Value::from(self.previous_event_id));
         object.insert(
-            "timestamp".into(),
-            Value::String(crate::time::format_millis(self.timestamp_ms)),
+            "timestamp",
+            Value::from(crate::time::format_millis(self.timestamp_ms)),
         );
-        object.insert("type".into(), Value::String(self.event_type.into()));
+        object.insert("type", Value::String(self.event_type.into()));
         if let Value::Object(details) = &self.details {
             for (key, value) in details {
                 object.insert(key.clone(), value.clone());
@@ -78,26 +79,29 @@ pub(crate) fn resource_kind(arn: &str) -> ResourceKind<'_> {
 }
 
 pub(crate) fn io_details(key: &str, name: Option<&str>, field: &str, value: &Value) -> Value {
-    let mut inner = serde_json::Map::new();
+    let mut inner = json::Map::new();
     if let Some(name) = name {
-        inner.insert("name".into(), Value::String(name.into()));
+        inner.insert("name", Value::String(name.into()));
     }
-    inner.insert(field.into(), value.clone());
-    inner.insert(format!("{field}Details"), json!({"truncated": false}));
-    let mut outer = serde_json::Map::new();
-    outer.insert(key.into(), Value::Object(inner));
+    inner.insert(field, value.clone());
+    inner.insert(
+        format!("{field}Details"),
+        json::object([("truncated", Value::Bool(false))]),
+    );
+    let mut outer = json::Map::new();
+    outer.insert(key, Value::Object(inner));
     Value::Object(outer)
 }
 
 pub(crate) fn error_details(key: &str, error: &Option<String>, cause: &Option<String>) -> Value {
-    let mut inner = serde_json::Map::new();
+    let mut inner = json::Map::new();
     if let Some(error) = error {
-        inner.insert("error".into(), Value::String(error.clone()));
+        inner.insert("error", Value::from(error.clone()));
     }
     if let Some(cause) = cause {
-        inner.insert("cause".into(), Value::String(cause.clone()));
+        inner.insert("cause", Value::from(cause.clone()));
     }
-    let mut outer = serde_json::Map::new();
-    outer.insert(key.into(), Value::Object(inner));
+    let mut outer = json::Map::new();
+    outer.insert(key, Value::Object(inner));
     Value::Object(outer)
 }

@@ -12,8 +12,10 @@ pub(crate) mod eval;
 pub mod history;
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
-use serde_json::{json, Map as JsonMap, Value};
+use crate::json;
+use crate::json::{Map as JsonMap, Value};
 
 use crate::asl::{self, ResultPath, Seconds, Tolerance};
 use crate::compile::{Body, Index, Op, Program, Source, StateId};
@@ -27,12 +29,69 @@ use history::{error_details, io_details, resource_kind, state_event_types, Resou
 #[derive(Debug, Clone)]
 pub struct ExecutionInfo {
     pub name: String,
-    pub arn: String,
-    pub state_machine_name: String,
-    pub state_machine_arn: String,
-    pub role_arn: String,
+    /// The state machine's identity, shared by all its executions.
+    pub machine: Arc<MachineIdentity>,
     /// Start time, milliseconds since the Unix epoch (on the caller's clock).
     pub start_ms: i64,
+}
+
+/// What an execution shows of the state machine it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MachineIdentity {
+    pub name: String,
+    pub region: String,
+    pub account: String,
+    /// `arn:aws:states:REGION:ACCOUNT:stateMachine:NAME`.
+    pub arn: String,
+    /// The role executions report (`arn:aws:iam::ACCOUNT:role/stepstream`).
+    pub role_arn: String,
+}
+
+impl MachineIdentity {
+    pub fn new(name: &str, region: &str, account: &str) -> MachineIdentity {
+        MachineIdentity {
+            name: name.to_string(),
+            region: region.to_string(),
+            account: account.to_string(),
+            arn: format!("arn:aws:states:{region}:{account}:stateMachine:{name}"),
+            role_arn: format!("arn:aws:iam::{account}:role/stepstream"),
+        }
+    }
+}
+
+impl ExecutionInfo {
+    /// The execution's ARN in the Express form,
+    /// `arn:aws:states:REGION:ACCOUNT:express:MACHINE:NAME:ID`. Made on demand: most
+    /// executions never show it.
+    pub fn arn(&self) -> String {
+        let machine = &self.machine;
+        format!(
+            "arn:aws:states:{}:{}:express:{}:{}:{}",
+            machine.region,
+            machine.account,
+            machine.name,
+            self.name,
+            execution_id(&self.name, self.start_ms)
+        )
+    }
+}
+
+/// A stable id for the execution ARN's last part, derived from its name and start.
+fn execution_id(name: &str, start_ms: i64) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in name.bytes().chain(start_ms.to_le_bytes()) {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let high = hash;
+    let low = hash.rotate_left(29).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        high >> 32,
+        (high >> 16) & 0xffff,
+        high & 0x0fff,
+        0x8000 | (low >> 48) & 0x3fff,
+        low & 0xffff_ffff_ffff
+    )
 }
 
 /// Limits an execution runs under.
@@ -219,6 +278,30 @@ impl<'p> Execution<'p> {
         info: ExecutionInfo,
         limits: Limits,
     ) -> Execution<'p> {
+        Execution::start(program, input, None, info, limits)
+    }
+
+    /// Starts an execution whose input was parsed from `raw_len` bytes of JSON text. Its size
+    /// is bounded from that length ([`crate::json::size_bound`]) instead of measured, unless
+    /// the bound exceeds the payload limit.
+    pub fn from_raw(
+        program: &'p Program,
+        input: Value,
+        raw_len: usize,
+        info: ExecutionInfo,
+        limits: Limits,
+    ) -> Execution<'p> {
+        let bound = crate::json::size_bound(raw_len);
+        Execution::start(program, input, Some(bound), info, limits)
+    }
+
+    fn start(
+        program: &'p Program,
+        input: Value,
+        input_bound: Option<usize>,
+        info: ExecutionInfo,
+        limits: Limits,
+    ) -> Execution<'p> {
         let limit_ms = program
             .timeout_seconds
             .map(|seconds| seconds.saturating_mul(1000));
@@ -243,18 +326,22 @@ impl<'p> Execution<'p> {
             history: Vec::new(),
             outcome: None,
         };
-        let role_arn = execution.info.role_arn.clone();
+        let machine = Arc::clone(&execution.info.machine);
         execution.event(
             None,
             "ExecutionStarted",
             |input: &Value| {
                 let mut details = io_details("executionStartedEventDetails", None, "input", input);
-                details["executionStartedEventDetails"]["roleArn"] = Value::String(role_arn);
+                details["executionStartedEventDetails"]["roleArn"] =
+                    Value::from(machine.role_arn.as_str());
                 details
             },
             &input,
         );
-        let input_size = payload_size(&input);
+        let input_size = match input_bound {
+            Some(bound) if bound <= execution.limits.max_payload_bytes => bound,
+            _ => payload_size(&input),
+        };
         if input_size > execution.limits.max_payload_bytes {
             let fault = Fault::new(
                 "States.DataLimitExceeded",
@@ -761,26 +848,41 @@ impl<'p> Execution<'p> {
     fn context(&self, f: u32) -> Value {
         let frame = &self.frames[f as usize];
         let code = self.program.state(frame.state);
-        let context = json!({
-            "Execution": {
-                "Id": self.info.arn,
-                "Input": self.input_copy.clone().unwrap_or(Value::Null),
-                "Name": self.info.name,
-                "RoleArn": self.info.role_arn,
-                "StartTime": crate::time::format_millis(self.info.start_ms),
-                "RedriveCount": 0,
-            },
-            "State": {
-                "EnteredTime": crate::time::format_millis(frame.entered_ms),
-                "Name": code.name.as_ref(),
-                "RetryCount": frame.retry_total,
-            },
-            "StateMachine": {
-                "Id": self.info.state_machine_arn,
-                "Name": self.info.state_machine_name,
-            },
-        });
-        context
+        use crate::json::object;
+        object([
+            (
+                "Execution",
+                object([
+                    ("Id", Value::from(self.info.arn())),
+                    ("Input", self.input_copy.clone().unwrap_or(Value::Null)),
+                    ("Name", Value::from(self.info.name.as_str())),
+                    ("RoleArn", Value::from(self.info.machine.role_arn.as_str())),
+                    (
+                        "StartTime",
+                        Value::from(crate::time::format_millis(self.info.start_ms)),
+                    ),
+                    ("RedriveCount", Value::from(0)),
+                ]),
+            ),
+            (
+                "State",
+                object([
+                    (
+                        "EnteredTime",
+                        Value::from(crate::time::format_millis(frame.entered_ms)),
+                    ),
+                    ("Name", Value::from(code.name.as_ref())),
+                    ("RetryCount", Value::from(frame.retry_total)),
+                ]),
+            ),
+            (
+                "StateMachine",
+                object([
+                    ("Id", Value::from(self.info.machine.arn.as_str())),
+                    ("Name", Value::from(self.info.machine.name.as_str())),
+                ]),
+            ),
+        ])
     }
 
     fn select_into_work(&mut self, f: u32, path: &crate::path::Path, from_input: bool) -> Flow {
@@ -1263,7 +1365,7 @@ impl<'p> Execution<'p> {
                 |_: &Value| json!({}),
                 &Value::Null,
             );
-            self.frames[f as usize].work = Value::Array(Vec::new());
+            self.frames[f as usize].work = Value::from(Vec::new());
             return Flow::Continue;
         }
         self.frames[f as usize].join = Some(Box::new(Join {
@@ -1317,7 +1419,13 @@ impl<'p> Execution<'p> {
                         if program.uses_context {
                             // One context object for all iterations; only Map.Item changes.
                             let context = context.get_or_insert_with(|| self.context(f));
-                            context["Map"] = json!({"Item": {"Index": index, "Value": item}});
+                            context["Map"] = crate::json::object([(
+                                "Item",
+                                crate::json::object([
+                                    ("Index", Value::from(index)),
+                                    ("Value", item.clone()),
+                                ]),
+                            )]);
                             let scope = Scope::with_context(&frame.work, context);
                             eval::build(&program.payloads[selector as usize], &scope)
                         } else {
@@ -1447,7 +1555,7 @@ impl<'p> Execution<'p> {
                 };
                 self.event(Some(parent), succeeded, |_: &Value| json!({}), &Value::Null);
                 let frame = &mut self.frames[parent as usize];
-                frame.work = Value::Array(join.results);
+                frame.work = Value::from(join.results);
                 frame.work_bound = join.bound + 2;
                 frame.parked = Parked::No;
                 self.queue.push_front(parent);
@@ -1644,10 +1752,10 @@ fn timed_out() -> Outcome {
 fn error_output(fault: &Fault) -> Value {
     let mut object = JsonMap::new();
     if let Some(error) = &fault.error {
-        object.insert("Error".into(), Value::String(error.clone()));
+        object.insert("Error", Value::from(error.clone()));
     }
     if let Some(cause) = &fault.cause {
-        object.insert("Cause".into(), Value::String(cause.clone()));
+        object.insert("Cause", Value::from(cause.clone()));
     }
     Value::Object(object)
 }
@@ -1666,7 +1774,7 @@ fn matches_error(error_equals: &[String], error: &str) -> bool {
 /// A value as AWS quotes it in messages: strings bare, everything else as JSON.
 fn plain(value: &Value) -> String {
     match value {
-        Value::String(text) => text.clone(),
+        Value::String(text) => text.to_string(),
         other => other.to_string(),
     }
 }

@@ -3,8 +3,8 @@
 //!
 //! Also used by `benches/engine.rs` (through `#[path]`), so it depends on serde_json only.
 
-use serde_json::{Number, Value};
 use std::fmt::Write as _;
+use stepstream::json::{Number, Value};
 
 /// True when `a` and `b` are the same JSON value.
 pub fn json_eq(a: &Value, b: &Value) -> bool {
@@ -126,7 +126,7 @@ fn push_key(path: &mut String, key: &str) {
         path.push_str(key);
     } else {
         path.push('[');
-        path.push_str(&Value::String(key.to_owned()).to_string());
+        path.push_str(&Value::from(key).to_string());
         path.push(']');
     }
 }
