@@ -137,7 +137,7 @@ fn engine(c: &mut Criterion) {
 
 // The binary's allocator, so the figures are the binary's.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: stepstream::alloc::MiMalloc = stepstream::alloc::MiMalloc;
 
 criterion_group!(benches, engine);
 criterion_main!(benches);

@@ -11,7 +11,7 @@ use std::path::Path;
 use stepstream::json;
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: stepstream::alloc::MiMalloc = stepstream::alloc::MiMalloc;
 
 /// How many input lines each iteration handles.
 const LINES: usize = 100;

@@ -4,6 +4,7 @@
 //! `Program`) → `vm` (run one execution, suspending instead of blocking) → `exec` (drive an
 //! execution to its end with task handlers and a clock).
 
+pub mod alloc;
 pub mod asl;
 pub mod clock;
 pub mod compile;

@@ -34,7 +34,7 @@ macro_rules! out_raw {
 }
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: stepstream::alloc::MiMalloc = stepstream::alloc::MiMalloc;
 
 /// Runs AWS Step Functions state machines (Amazon States Language) the way Express
 /// workflows do.

@@ -300,7 +300,7 @@ impl Path {
             cur = match (segment, cur) {
                 (Segment::Name(name), Value::Object(map)) => {
                     if last {
-                        map.insert(name.to_string(), value.take().unwrap_or(Value::Null));
+                        map.insert(&**name, value.take().unwrap_or(Value::Null));
                         break;
                     }
                     map.get_or_insert_with(&**name, || Value::Object(Map::new()))
@@ -567,7 +567,7 @@ impl Steps {
 }
 
 /// The array in `node` for an array step at `at`; `Ok(None)` when the step selects nothing.
-fn array_of(node: &Value, at: usize, upstream: bool) -> Result<Option<&Vec<Value>>, Fail> {
+fn array_of(node: &Value, at: usize, upstream: bool) -> Result<Option<&[Value]>, Fail> {
     match node {
         Value::Array(items) => Ok(Some(items)),
         _ if !upstream => Ok(None),

@@ -2302,7 +2302,7 @@ fn dismantle(value: Value) {
     let mut pending = vec![value];
     while let Some(mut value) = pending.pop() {
         match &mut value {
-            Value::Array(items) => pending.append(items),
+            Value::Array(items) => pending.extend(std::mem::take(items).into_vec()),
             Value::Object(fields) => {
                 pending.extend(std::mem::take(fields).into_iter().map(|(_, v)| v))
             }

@@ -106,17 +106,62 @@ impl std::hash::Hash for Str {
 }
 
 impl From<&str> for Str {
+    #[inline]
     fn from(text: &str) -> Self {
         if text.len() <= Str::INLINE {
-            let mut bytes = [0; Str::INLINE];
-            bytes[..text.len()].copy_from_slice(text.as_bytes());
             Str(Repr::Inline {
                 len: text.len() as u8,
-                bytes,
+                bytes: inline_bytes(text.as_bytes()),
             })
         } else {
             Str(Repr::Shared(Arc::from(text)))
         }
+    }
+}
+
+/// Copies at most [`Str::INLINE`] bytes into a zeroed buffer with two overlapping
+/// fixed-size copies (plain loads and stores, no call to `memcpy`).
+#[inline(always)]
+fn inline_bytes(source: &[u8]) -> [u8; Str::INLINE] {
+    let mut out = [0; Str::INLINE];
+    let len = source.len();
+    debug_assert!(len <= Str::INLINE);
+    if len > 16 {
+        out[..16].copy_from_slice(&source[..16]);
+        out[len - 8..len].copy_from_slice(&source[len - 8..]);
+    } else if len >= 8 {
+        out[..8].copy_from_slice(&source[..8]);
+        out[len - 8..len].copy_from_slice(&source[len - 8..]);
+    } else if len >= 4 {
+        out[..4].copy_from_slice(&source[..4]);
+        out[len - 4..len].copy_from_slice(&source[len - 4..]);
+    } else {
+        for (slot, byte) in out.iter_mut().zip(source) {
+            *slot = *byte;
+        }
+    }
+    out
+}
+
+/// Byte equality with the short lengths of keys compared by at most two overlapping word
+/// loads instead of a call to `memcmp`.
+#[inline(always)]
+fn same_bytes(one: &[u8], other: &[u8]) -> bool {
+    let len = one.len();
+    if len != other.len() {
+        return false;
+    }
+    let word = |bytes: &[u8], at: usize| {
+        u64::from_le_bytes(bytes[at..at + 8].try_into().expect("eight bytes"))
+    };
+    let half = |bytes: &[u8], at: usize| {
+        u32::from_le_bytes(bytes[at..at + 4].try_into().expect("four bytes"))
+    };
+    match len {
+        0..=3 => one == other,
+        4..=7 => half(one, 0) == half(other, 0) && half(one, len - 4) == half(other, len - 4),
+        8..=16 => word(one, 0) == word(other, 0) && word(one, len - 8) == word(other, len - 8),
+        _ => one == other,
     }
 }
 
@@ -292,47 +337,76 @@ macro_rules! number_from_signed {
 number_from_unsigned!(u8 u16 u32 u64 usize);
 number_from_signed!(i8 i16 i32 i64 isize);
 
-/// A shared array; cloning is O(1), mutation (through `DerefMut`) copies on write.
-#[derive(Clone, Default, PartialEq)]
-pub struct Array(Arc<Vec<Value>>);
+/// A shared array in one allocation; cloning is O(1), mutation (through `DerefMut`) copies
+/// on write. Arrays are built whole (`collect`, `From<Vec<Value>>`) rather than grown.
+#[derive(Clone, PartialEq)]
+pub struct Array(Arc<[Value]>);
+
+impl Default for Array {
+    fn default() -> Array {
+        Array::new()
+    }
+}
 
 impl Array {
     pub fn new() -> Array {
-        Array::default()
+        Array(Arc::new([]))
     }
 
-    pub fn with_capacity(capacity: usize) -> Array {
-        Array(Arc::new(Vec::with_capacity(capacity)))
-    }
-
-    /// The elements, copied only if they are shared.
+    /// The elements as a vector (sharing their subtrees).
     pub fn into_vec(self) -> Vec<Value> {
-        Arc::unwrap_or_clone(self.0)
+        self.0.to_vec()
+    }
+}
+
+impl Array {
+    /// An array that takes the elements `stack[start..]`, in one allocation and one copy.
+    pub(crate) fn from_tail(stack: &mut Vec<Value>, start: usize) -> Array {
+        Array(arc_from_tail(stack, start))
+    }
+}
+
+/// Moves `stack[start..]` into a new shared slice: one allocation, one copy.
+fn arc_from_tail<T>(stack: &mut Vec<T>, start: usize) -> Arc<[T]> {
+    let count = stack.len() - start;
+    let mut slice = Arc::<[T]>::new_uninit_slice(count);
+    let target = Arc::get_mut(&mut slice).expect("a new Arc has one owner");
+    // SAFETY: the `count` elements from `start` on are initialised; they are copied bitwise
+    // into the new slice, which owns them from now on, and the stack forgets them by
+    // shortening its length without dropping.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            stack.as_ptr().add(start),
+            target.as_mut_ptr().cast::<T>(),
+            count,
+        );
+        stack.set_len(start);
+        slice.assume_init()
     }
 }
 
 impl Deref for Array {
-    type Target = Vec<Value>;
-    fn deref(&self) -> &Vec<Value> {
+    type Target = [Value];
+    fn deref(&self) -> &[Value] {
         &self.0
     }
 }
 
 impl DerefMut for Array {
-    fn deref_mut(&mut self) -> &mut Vec<Value> {
+    fn deref_mut(&mut self) -> &mut [Value] {
         Arc::make_mut(&mut self.0)
     }
 }
 
 impl From<Vec<Value>> for Array {
     fn from(items: Vec<Value>) -> Self {
-        Array(Arc::new(items))
+        Array(Arc::from(items))
     }
 }
 
 impl FromIterator<Value> for Array {
     fn from_iter<I: IntoIterator<Item = Value>>(iter: I) -> Self {
-        Array(Arc::new(iter.into_iter().collect()))
+        Array(Arc::from_iter(iter))
     }
 }
 
@@ -358,25 +432,49 @@ impl fmt::Debug for Array {
     }
 }
 
-/// A shared, insertion-ordered object; cloning is O(1), mutation copies on write.
+/// A shared, insertion-ordered object in one allocation; cloning is O(1), mutation copies on
+/// write, and adding or removing a key makes a new allocation.
 ///
 /// Keys are unique; lookups scan the pairs, which is fastest for the small objects events are
-/// made of.
-#[derive(Clone, Default)]
-pub struct Map(Arc<Vec<(Str, Value)>>);
+/// made of. Build large objects whole (`collect`, `extend`) rather than key by key.
+#[derive(Clone)]
+pub struct Map(Arc<[(Str, Value)]>);
+
+impl Default for Map {
+    fn default() -> Map {
+        Map::new()
+    }
+}
 
 impl Map {
     pub fn new() -> Map {
-        Map::default()
+        Map(Arc::new([]))
     }
 
-    pub fn with_capacity(capacity: usize) -> Map {
-        Map(Arc::new(Vec::with_capacity(capacity)))
-    }
-
-    /// A map from pairs whose keys are known to be unique (the parser's and copies' case).
+    /// A map from pairs whose keys are known to be unique (the parser's and templates' case).
     pub(crate) fn from_unique(pairs: Vec<(Str, Value)>) -> Map {
-        Map(Arc::new(pairs))
+        debug_assert!(unique(&pairs), "keys are unique");
+        Map(Arc::from(pairs))
+    }
+
+    /// A map that takes the pairs `stack[start..]`, whose keys are known to be unique, in
+    /// one allocation and one copy.
+    pub(crate) fn from_unique_tail(stack: &mut Vec<(Str, Value)>, start: usize) -> Map {
+        let map = Map(arc_from_tail(stack, start));
+        debug_assert!(unique(&map.0), "keys are unique");
+        map
+    }
+
+    /// A map from an exactly sized run of pairs whose keys are known to be unique, in one
+    /// allocation.
+    pub(crate) fn from_unique_iter<I>(pairs: I) -> Map
+    where
+        I: IntoIterator<Item = (Str, Value)>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        let map = Map(Arc::from_iter(pairs));
+        debug_assert!(unique(&map.0), "keys are unique");
+        map
     }
 
     pub fn len(&self) -> usize {
@@ -388,13 +486,15 @@ impl Map {
     }
 
     fn position(&self, key: &str) -> Option<usize> {
-        self.0.iter().position(|(name, _)| name.as_str() == key)
+        self.0
+            .iter()
+            .position(|(name, _)| same_bytes(name.as_bytes(), key.as_bytes()))
     }
 
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.0
             .iter()
-            .find(|(name, _)| name.as_str() == key)
+            .find(|(name, _)| same_bytes(name.as_bytes(), key.as_bytes()))
             .map(|(_, value)| value)
     }
 
@@ -410,12 +510,48 @@ impl Map {
     /// Sets a key's value; an existing key keeps its place. Returns the value replaced.
     pub fn insert(&mut self, key: impl Into<Str>, value: Value) -> Option<Value> {
         let key = key.into();
-        let pairs = Arc::make_mut(&mut self.0);
-        match pairs.iter_mut().find(|(name, _)| *name == key) {
-            Some((_, slot)) => Some(std::mem::replace(slot, value)),
+        match self.position(&key) {
+            Some(index) => Some(std::mem::replace(
+                &mut Arc::make_mut(&mut self.0)[index].1,
+                value,
+            )),
             None => {
-                pairs.push((key, value));
+                self.push(key, value);
                 None
+            }
+        }
+    }
+
+    /// Appends a key that is not in the map: one new allocation, into which the pairs are
+    /// moved when this map is their only owner and cloned otherwise.
+    fn push(&mut self, key: Str, value: Value) {
+        let len = self.0.len();
+        let mut grown = Arc::<[(Str, Value)]>::new_uninit_slice(len + 1);
+        let target = Arc::get_mut(&mut grown).expect("a new Arc has one owner");
+        target[len].write((key, value));
+        match Arc::get_mut(&mut self.0) {
+            Some(pairs) => {
+                // SAFETY: the pairs are copied bitwise into `grown`, which owns them from
+                // now on; the old slice is then freed as `ManuallyDrop` pairs (the same
+                // layout), so nothing is dropped twice.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        pairs.as_ptr(),
+                        target.as_mut_ptr().cast::<(Str, Value)>(),
+                        len,
+                    );
+                    let old = std::mem::replace(&mut self.0, grown.assume_init());
+                    drop(Arc::from_raw(
+                        Arc::into_raw(old) as *const [std::mem::ManuallyDrop<(Str, Value)>]
+                    ));
+                }
+            }
+            None => {
+                for (slot, pair) in target.iter_mut().zip(self.0.iter()) {
+                    slot.write(pair.clone());
+                }
+                // SAFETY: every element was written above.
+                self.0 = unsafe { grown.assume_init() };
             }
         }
     }
@@ -430,7 +566,7 @@ impl Map {
         let index = match self.position(&key) {
             Some(index) => index,
             None => {
-                Arc::make_mut(&mut self.0).push((key, default()));
+                self.push(key, default());
                 self.0.len() - 1
             }
         };
@@ -440,7 +576,11 @@ impl Map {
     /// Removes a key, keeping the order of the others.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
         let index = self.position(key)?;
-        Some(Arc::make_mut(&mut self.0).remove(index).1)
+        let removed = self.0[index].1.clone();
+        let mut pairs = self.0.to_vec();
+        pairs.remove(index);
+        self.0 = Arc::from(pairs);
+        Some(removed)
     }
 
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&Str, &Value)> + DoubleEndedIterator {
@@ -461,10 +601,18 @@ impl Map {
         self.0.iter().map(|(_, value)| value)
     }
 
-    /// The pairs in order, copied only if they are shared.
+    /// The pairs in order (sharing their subtrees).
     pub fn into_pairs(self) -> Vec<(Str, Value)> {
-        Arc::unwrap_or_clone(self.0)
+        self.0.to_vec()
     }
+}
+
+/// Whether no key repeats (checked in debug builds only).
+fn unique(pairs: &[(Str, Value)]) -> bool {
+    pairs
+        .iter()
+        .enumerate()
+        .all(|(i, (key, _))| pairs[..i].iter().all(|(other, _)| other != key))
 }
 
 impl PartialEq for Map {
@@ -487,10 +635,37 @@ impl<K: Into<Str>> FromIterator<(K, Value)> for Map {
 }
 
 impl<K: Into<Str>> Extend<(K, Value)> for Map {
+    /// Adds or replaces keys as `insert` would, making one new allocation for the lot.
     fn extend<I: IntoIterator<Item = (K, Value)>>(&mut self, iter: I) {
+        let mut pairs = std::mem::take(self).into_pairs();
+        // Large maps find their keys through an index instead of a scan.
+        let mut index: Option<std::collections::HashMap<Str, usize>> = None;
         for (key, value) in iter {
-            self.insert(key, value);
+            let key = key.into();
+            if index.is_none() && pairs.len() > 16 {
+                index = Some(
+                    pairs
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (key, _))| (key.clone(), i))
+                        .collect(),
+                );
+            }
+            let found = match &index {
+                Some(index) => index.get(&key).copied(),
+                None => pairs.iter().position(|(name, _)| *name == key),
+            };
+            match found {
+                Some(position) => pairs[position].1 = value,
+                None => {
+                    if let Some(index) = &mut index {
+                        index.insert(key.clone(), pairs.len());
+                    }
+                    pairs.push((key, value));
+                }
+            }
         }
+        *self = Map(Arc::from(pairs));
     }
 }
 
@@ -547,18 +722,11 @@ static NULL: Value = Value::Null;
 
 /// An object from literal pairs, whose keys must differ from each other.
 pub fn object<const N: usize>(pairs: [(&str, Value); N]) -> Value {
-    let pairs: Vec<(Str, Value)> = pairs
-        .into_iter()
-        .map(|(key, value)| (Str::from(key), value))
-        .collect();
-    debug_assert!(
+    Value::Object(Map::from_unique_iter(
         pairs
-            .iter()
-            .enumerate()
-            .all(|(i, (key, _))| pairs[..i].iter().all(|(other, _)| other != key)),
-        "literal keys are unique"
-    );
-    Value::Object(Map::from_unique(pairs))
+            .into_iter()
+            .map(|(key, value)| (Str::from(key), value)),
+    ))
 }
 
 impl Value {
@@ -869,9 +1037,30 @@ macro_rules! json {
 
 #[cfg(test)]
 mod layout {
+    use super::{same_bytes, Str};
+
     #[test]
     fn values_stay_small() {
-        assert_eq!(std::mem::size_of::<super::Str>(), 24);
+        assert_eq!(std::mem::size_of::<Str>(), 24);
         assert_eq!(std::mem::size_of::<super::Value>(), 24, "Value");
+    }
+
+    #[test]
+    fn short_strings_copy_and_compare_at_every_length() {
+        let text = "abcdefghijklmnopqrstuvwxyz0123456789";
+        for len in 0..=text.len() {
+            let piece = &text[..len];
+            let stored = Str::from(piece);
+            assert_eq!(stored.as_str(), piece);
+            assert!(same_bytes(stored.as_bytes(), piece.as_bytes()));
+            for at in 0..len {
+                let mut changed = piece.as_bytes().to_vec();
+                changed[at] ^= 1;
+                assert!(!same_bytes(piece.as_bytes(), &changed), "{len} {at}");
+            }
+            if len < text.len() {
+                assert!(!same_bytes(piece.as_bytes(), &text.as_bytes()[..len + 1]));
+            }
+        }
     }
 }

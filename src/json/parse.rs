@@ -338,7 +338,7 @@ impl<'a> Parser<'a> {
                 }
                 Some(b']') => {
                     self.index += 1;
-                    return Ok(Value::Array(Array::from(self.items.split_off(start))));
+                    return Ok(Value::Array(Array::from_tail(&mut self.items, start)));
                 }
                 Some(_) => return Err(self.peek_fault(Code::ExpectedListCommaOrEnd)),
                 None => return Err(self.peek_fault(Code::EofWhileParsingList)),
@@ -390,8 +390,9 @@ impl<'a> Parser<'a> {
                 }
                 Some(b'}') => {
                     self.index += 1;
-                    return Ok(Value::Object(Map::from_unique(
-                        self.fields.split_off(start),
+                    return Ok(Value::Object(Map::from_unique_tail(
+                        &mut self.fields,
+                        start,
                     )));
                 }
                 Some(_) => return Err(self.peek_fault(Code::ExpectedObjectCommaOrEnd)),
