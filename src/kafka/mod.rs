@@ -8,6 +8,7 @@
 //! are committed at once and their unfinished work is dropped (it will be redelivered).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -50,7 +51,7 @@ pub enum StageError {
 /// callback, which runs inside `poll` on the stage's own thread.
 #[derive(Default)]
 struct Assignment {
-    partitions: HashMap<(Arc<str>, i32), Owned>,
+    partitions: HashMap<(Arc<str>, i32), Owned, FastHash>,
     generation: u64,
 }
 
@@ -121,14 +122,14 @@ struct DeliveryContext {
 impl ClientContext for DeliveryContext {}
 
 impl ProducerContext for DeliveryContext {
-    type DeliveryOpaque = Box<u64>;
+    type DeliveryOpaque = usize;
 
     fn delivery(&self, result: &DeliveryResult<'_>, id: Self::DeliveryOpaque) {
         let outcome = match result {
             Ok(_) => Ok(()),
             Err((err, _)) => Err(err.to_string()),
         };
-        let _ = self.acks.send((*id, outcome));
+        let _ = self.acks.send((id as u64, outcome));
     }
 }
 
@@ -144,7 +145,7 @@ struct Origin {
 }
 
 struct Produced {
-    topic: String,
+    topic: Arc<str>,
     payload: Vec<u8>,
     headers: Vec<(&'static str, String)>,
 }
@@ -203,10 +204,13 @@ pub fn run_stage(
         consumer: &consumer,
         producer: &producer,
         assignment,
-        origins: HashMap::new(),
+        origins: HashMap::default(),
         next_id: 0,
         paused,
-        positions: HashMap::new(),
+        positions: HashMap::default(),
+        last_topic: None,
+        output_topic: Arc::from(kafka.connection.output_topic.as_str()),
+        dead_letter_topic: Arc::from(kafka.connection.dead_letter_topic.as_str()),
         summary: Summary::default(),
     };
 
@@ -262,11 +266,15 @@ struct Stage<'a> {
     consumer: &'a BaseConsumer<StageContext>,
     producer: &'a BaseProducer<DeliveryContext>,
     assignment: Arc<Mutex<Assignment>>,
-    origins: HashMap<u64, Origin>,
+    origins: HashMap<u64, Origin, FastHash>,
     next_id: u64,
     paused: Arc<AtomicBool>,
     /// Commit positions moved since they were last stored.
-    positions: HashMap<(Arc<str>, i32), i64>,
+    positions: HashMap<(Arc<str>, i32), i64, FastHash>,
+    /// The last input topic seen, shared, with its execution-name prefix.
+    last_topic: Option<(Arc<str>, String)>,
+    output_topic: Arc<str>,
+    dead_letter_topic: Arc<str>,
     summary: Summary,
 }
 
@@ -316,7 +324,17 @@ impl Stage<'_> {
                 // redelivered after the restart, as its offset is never stored.
                 continue;
             }
-            let topic: Arc<str> = Arc::from(message.topic());
+            let (topic, prefix) = match &self.last_topic {
+                Some((topic, prefix)) if **topic == *message.topic() => {
+                    (Arc::clone(topic), prefix.as_str())
+                }
+                _ => {
+                    let topic: Arc<str> = Arc::from(message.topic());
+                    let prefix = execution_name_prefix(&topic);
+                    let (_, prefix) = self.last_topic.insert((Arc::clone(&topic), prefix));
+                    (topic, prefix.as_str())
+                }
+            };
             let (partition, offset) = (message.partition(), message.offset());
             let generation = {
                 let mut assignment = lock(&self.assignment);
@@ -333,7 +351,7 @@ impl Stage<'_> {
             };
             let id = self.next_id;
             self.next_id += 1;
-            let name = execution_name(&topic, partition, offset);
+            let name = name_with_prefix(prefix, partition, offset);
             let payload = message.payload().map(<[u8]>::to_vec).unwrap_or_default();
             self.origins.insert(
                 id,
@@ -379,7 +397,7 @@ impl Stage<'_> {
         let (topic, payload) = match finished.verdict {
             Verdict::Succeeded { output } => {
                 headers.push(("stepstream-status", "SUCCEEDED".into()));
-                (self.kafka.connection.output_topic.clone(), output)
+                (Arc::clone(&self.output_topic), output)
             }
             Verdict::Failed {
                 status,
@@ -393,18 +411,12 @@ impl Stage<'_> {
                 if let Some(cause) = cause {
                     headers.push(("stepstream-cause", cause));
                 }
-                (
-                    self.kafka.connection.dead_letter_topic.clone(),
-                    finished.payload,
-                )
+                (Arc::clone(&self.dead_letter_topic), finished.payload)
             }
             Verdict::Rejected { reason } => {
                 headers.push(("stepstream-status", "REJECTED".into()));
                 headers.push(("stepstream-cause", reason));
-                (
-                    self.kafka.connection.dead_letter_topic.clone(),
-                    finished.payload,
-                )
+                (Arc::clone(&self.dead_letter_topic), finished.payload)
             }
         };
         origin.record = Some(Produced {
@@ -432,7 +444,7 @@ impl Stage<'_> {
                     value: Some(value.as_bytes()),
                 });
             }
-            let mut base = BaseRecord::with_opaque_to(&record.topic, Box::new(id))
+            let mut base = BaseRecord::with_opaque_to(&record.topic, id as usize)
                 .payload(&record.payload)
                 .headers(headers);
             if let Some(key) = &origin.key {
@@ -452,7 +464,7 @@ impl Stage<'_> {
                 continue;
             }
             refusals = 0;
-            let dead_letter_topic = self.kafka.connection.dead_letter_topic.clone();
+            let dead_letter_topic = Arc::clone(&self.dead_letter_topic);
             let Some(record) = self
                 .origins
                 .get_mut(&id)
@@ -533,9 +545,12 @@ impl Stage<'_> {
 /// The execution name of an event: `TOPIC-PARTITION-OFFSET`, in the characters AWS allows,
 /// at most 80 of them; a redelivered event gets the same name.
 pub fn execution_name(topic: &str, partition: i32, offset: i64) -> String {
-    let suffix = format!("-{partition}-{offset}");
-    let keep = 80usize.saturating_sub(suffix.len());
-    let mut name: String = topic
+    name_with_prefix(&execution_name_prefix(topic), partition, offset)
+}
+
+/// A topic in the characters execution names allow (ASCII letters, digits, `-` and `_`).
+fn execution_name_prefix(topic: &str) -> String {
+    topic
         .chars()
         .map(|ch| {
             if ch.is_ascii_alphanumeric() || ch == '-' || ch == '_' {
@@ -544,11 +559,67 @@ pub fn execution_name(topic: &str, partition: i32, offset: i64) -> String {
                 '_'
             }
         })
-        .take(keep)
-        .collect();
-    name.push_str(&suffix);
+        .collect()
+}
+
+/// `PREFIX-PARTITION-OFFSET`, the prefix cut so that the whole is at most 80 characters.
+fn name_with_prefix(prefix: &str, partition: i32, offset: i64) -> String {
+    let mut partition_text = itoa::Buffer::new();
+    let mut offset_text = itoa::Buffer::new();
+    let partition_text = partition_text.format(partition);
+    let offset_text = offset_text.format(offset);
+    let suffix_len = 2 + partition_text.len() + offset_text.len();
+    // The prefix is ASCII, so any byte length is a character boundary.
+    let keep = prefix.len().min(80usize.saturating_sub(suffix_len));
+    let mut name = String::with_capacity(keep + suffix_len);
+    name.push_str(&prefix[..keep]);
+    name.push('-');
+    name.push_str(partition_text);
+    name.push('-');
+    name.push_str(offset_text);
     name
 }
+
+/// A hasher for the stage's maps, keyed by job ids and partitions: a multiplicative hash,
+/// much cheaper than SipHash; the keys are not chosen by outsiders.
+#[derive(Default)]
+struct Multiply(u64);
+
+impl Hasher for Multiply {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = (self.0.rotate_left(5) ^ value).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+
+    fn write_u32(&mut self, value: u32) {
+        self.write_u64(u64::from(value));
+    }
+
+    fn write_i32(&mut self, value: i32) {
+        self.write_u64(value as u32 as u64);
+    }
+
+    fn write_usize(&mut self, value: usize) {
+        self.write_u64(value as u64);
+    }
+
+    fn write_u8(&mut self, value: u8) {
+        self.write_u64(u64::from(value));
+    }
+}
+
+type FastHash = BuildHasherDefault<Multiply>;
 
 #[cfg(test)]
 mod tests {
