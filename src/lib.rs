@@ -16,7 +16,6 @@ pub mod kafka;
 pub mod path;
 pub mod pipeline;
 pub mod pool;
-pub mod size;
 pub mod tasks;
 pub mod time;
 pub mod vm;

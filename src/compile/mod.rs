@@ -196,8 +196,8 @@ impl PayloadBound {
 }
 
 fn payload_bound(payload: &Payload) -> PayloadBound {
+    use crate::json::{size as payload_size, string_size};
     use crate::path::Root;
-    use crate::size::{payload_size, string_size};
     let mut bound = PayloadBound {
         fixed: 0,
         selections: 0,
@@ -269,11 +269,7 @@ pub fn compile(machine: &StateMachine) -> Program {
     let program = compiler.program;
     let uses_context = program_uses_context(&program);
     let payload_bounds = program.payloads.iter().map(payload_bound).collect();
-    let const_sizes = program
-        .consts
-        .iter()
-        .map(crate::size::payload_size)
-        .collect();
+    let const_sizes = program.consts.iter().map(crate::json::size).collect();
     Program {
         uses_context,
         payload_bounds,

@@ -278,8 +278,8 @@ fn escape(out: &mut Vec<u8>, byte: u8) {
     }
 }
 
-/// The length of a string literal.
-fn string_size(text: &str) -> usize {
+/// The length of a string printed as a JSON string literal, quotes included.
+pub fn string_size(text: &str) -> usize {
     let bytes = text.as_bytes();
     let mut size = bytes.len() + 2;
     let mut index = skip_plain(bytes, 0);

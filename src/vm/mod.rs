@@ -19,7 +19,7 @@ use crate::json::{Map as JsonMap, Value};
 
 use crate::asl::{self, ResultPath, Seconds, Tolerance};
 use crate::compile::{Body, Index, Op, Program, Source, StateId};
-use crate::size::payload_size;
+use crate::json::size as payload_size;
 use crate::tasks::Fault;
 use eval::Scope;
 pub use history::HistoryEvent;
