@@ -34,8 +34,9 @@ conformance: ## the AWS-recorded conformance cases, with pass rates by feature
 golden: ## regenerate the golden bytecode dumps after an intended compiler change
 	UPDATE_GOLDEN=1 $(CARGO) test --release --test tests golden
 
-bench: ## criterion benchmarks of the engine on the shared workloads
+bench: ## criterion benchmarks of the engine on the shared workloads, and of the JSON parser and printer
 	$(CARGO) bench --bench engine
+	$(CARGO) bench --bench json
 
 broker-start: ## start the local Kafka-compatible test broker (tansu, memory storage, 127.0.0.1:9092)
 	scripts/kafka-broker.sh start
