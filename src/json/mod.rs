@@ -616,12 +616,14 @@ impl Map {
     }
 }
 
-/// Whether no key repeats (checked in debug builds only).
+/// Whether no key repeats, for debug assertions: the check is quadratic, so maps of more than
+/// a few dozen pairs are taken on trust.
 fn unique(pairs: &[(Str, Value)]) -> bool {
-    pairs
-        .iter()
-        .enumerate()
-        .all(|(i, (key, _))| pairs[..i].iter().all(|(other, _)| other != key))
+    pairs.len() > 64
+        || pairs
+            .iter()
+            .enumerate()
+            .all(|(i, (key, _))| pairs[..i].iter().all(|(other, _)| other != key))
 }
 
 impl PartialEq for Map {
