@@ -63,6 +63,8 @@ pub struct WorkersConfig {
     pub count: usize,
     /// Most executions in flight; consumption pauses when reached.
     pub max_in_flight: usize,
+    /// Most bytes of events (payload and key) in flight; consumption pauses when reached.
+    pub max_in_flight_bytes: usize,
     /// Seconds to finish in-flight executions after SIGTERM/SIGINT before exiting.
     pub shutdown_grace_seconds: u64,
 }
@@ -71,7 +73,8 @@ impl Default for WorkersConfig {
     fn default() -> WorkersConfig {
         WorkersConfig {
             count: 0,
-            max_in_flight: 50_000,
+            max_in_flight: 100_000,
+            max_in_flight_bytes: 64 << 20,
             shutdown_grace_seconds: 30,
         }
     }
@@ -230,6 +233,9 @@ impl Config {
         if self.workers.max_in_flight == 0 {
             return Err("workers.max_in_flight must be at least 1".into());
         }
+        if self.workers.max_in_flight_bytes == 0 {
+            return Err("workers.max_in_flight_bytes must be at least 1".into());
+        }
         if !(self.limits.time_scale >= 0.0 && self.limits.time_scale.is_finite()) {
             return Err("limits.time_scale must be a number ≥ 0".into());
         }
@@ -295,7 +301,8 @@ mod tests {
         assert!(config
             .state_machine
             .ends_with("config/examples/order.asl.json"));
-        assert_eq!(config.workers.max_in_flight, 50_000);
+        assert_eq!(config.workers.max_in_flight, 100_000);
+        assert_eq!(config.workers.max_in_flight_bytes, 64 << 20);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 pub mod alloc;
 pub mod asl;
+pub mod bench;
 pub mod clock;
 pub mod compile;
 pub mod config;

@@ -15,7 +15,7 @@ use stepstream::kafka::{self, KafkaOptions};
 use stepstream::pipeline::{self, LineOptions};
 use stepstream::pool::PoolOptions;
 use stepstream::tasks::{mock, MockConfig, TaskHandler};
-use stepstream::{asl, compile};
+use stepstream::{asl, bench, compile};
 
 /// Prints a line to stdout; a closed pipe (`stepstream … | head`) is not an error.
 macro_rules! out {
@@ -64,6 +64,9 @@ enum Command {
     Exec(ExecArgs),
     /// Runs the pipeline stage: one execution per event, outputs and dead letters out.
     Run(RunArgs),
+    /// Measures a pipeline through a real broker (the stage beside a no-op pipe), or the
+    /// engine alone: events/s, latency percentiles, outcomes, CPU and peak memory.
+    Bench(BenchArgs),
 }
 
 /// What every running command needs: the definition and how its tasks and time behave.
@@ -167,6 +170,84 @@ struct RunArgs {
     no_op: bool,
 }
 
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Definition file (ASL JSON); or `state_machine` in the config file.
+    file: Option<PathBuf>,
+    /// The events: a JSON-lines file, cycled [default: inputs.jsonl beside the definition].
+    #[arg(long, conflicts_with = "event")]
+    inputs: Option<PathBuf>,
+    /// One event for all: JSON text in which `${seq}` becomes the event's number.
+    #[arg(long)]
+    event: Option<String>,
+    /// Events to measure.
+    #[arg(long, default_value_t = 100_000)]
+    events: u64,
+    /// Events per second, produced while the daemon runs (latency is measured). Without it
+    /// the events are a backlog produced before the daemon starts (top throughput).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Runs the engine in this process, without Kafka: events from memory into the worker
+    /// pool, results back.
+    #[arg(long)]
+    engine_only: bool,
+    /// Configuration of the daemon (as for `run`); the run's topics and group replace its own.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Kafka bootstrap servers [default: the config's, $STEPSTREAM_BROKERS, 127.0.0.1:9092].
+    #[arg(long)]
+    brokers: Option<String>,
+    /// Partitions of each topic the run creates.
+    #[arg(long, default_value_t = 4)]
+    partitions: i32,
+    /// Worker threads [default: one per core; 1 with --engine-only].
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Most executions in flight [default: the config's; 4096 with --engine-only].
+    #[arg(long)]
+    max_in_flight: Option<usize>,
+    /// Scale of waits and retry back-offs: 1 real time, 0 instant [default: the config's, 1].
+    #[arg(long)]
+    time_scale: Option<f64>,
+    /// MockConfigFile with mocked task responses (default: $SFN_MOCK_CONFIG).
+    #[arg(long)]
+    mock_config: Option<PathBuf>,
+    /// Test case of the MockConfigFile to use.
+    #[arg(long)]
+    test_case: Option<String>,
+    /// State machine name (ARNs; the MockConfigFile StateMachines key).
+    #[arg(long)]
+    state_machine: Option<String>,
+    /// Skips the no-op pipe run (the stage only).
+    #[arg(long)]
+    no_compare: bool,
+    /// Events sent and answered before a paced run starts measuring (group join, caches).
+    #[arg(long, default_value_t = 1000)]
+    warmup: u64,
+    /// Ends a run when no new result has come for this many seconds.
+    #[arg(long, default_value_t = 30)]
+    stall_timeout: u64,
+    /// Measures a daemon that is already running: its input topic (with --output-topic and
+    /// --dead-letter-topic). No no-op pipe is run.
+    #[arg(long, requires_all = ["output_topic", "dead_letter_topic"])]
+    attach: Option<String>,
+    /// The attached daemon's output topic.
+    #[arg(long)]
+    output_topic: Option<String>,
+    /// The attached daemon's dead-letter topic.
+    #[arg(long)]
+    dead_letter_topic: Option<String>,
+    /// The attached daemon's process id, for its CPU and peak memory.
+    #[arg(long)]
+    pid: Option<u32>,
+    /// Prints the report as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
 /// A CLI failure with its exit code.
 struct Failure {
     code: u8,
@@ -187,6 +268,7 @@ fn main() -> ExitCode {
         Command::Compile { file, dump } => compile_file(&file, dump),
         Command::Exec(args) => exec_command(args),
         Command::Run(args) => run_command(args),
+        Command::Bench(args) => bench_command(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -463,24 +545,7 @@ fn run_command(args: RunArgs) -> Result<u8, Failure> {
     // The daemon runs one program for its whole life.
     let program: &'static compile::Program =
         Box::leak(Box::new(load_program(&config.state_machine)?));
-    let state_machine = config
-        .state_machine_name
-        .clone()
-        .unwrap_or_else(|| machine_name_of(&config.state_machine));
-    let tasks = task_handler(
-        config.tasks.mock_config.as_deref(),
-        config.tasks.test_case.as_deref(),
-        &state_machine,
-    )?;
-    let execution = ExecOptions {
-        state_machine_name: state_machine,
-        region: config.aws.region.clone(),
-        account: config.aws.account.clone(),
-        time_scale: config.limits.time_scale,
-        max_payload_bytes: config.limits.max_payload_bytes,
-        max_duration: Some(Duration::from_secs(config.limits.execution_timeout_seconds)),
-        ..ExecOptions::default()
-    };
+    let (execution, tasks) = execution_setup(&config)?;
     let mut pool = PoolOptions {
         execution,
         no_op: args.no_op,
@@ -519,6 +584,7 @@ fn run_command(args: RunArgs) -> Result<u8, Failure> {
         let kafka = KafkaOptions {
             connection: config.kafka.clone(),
             max_in_flight: config.workers.max_in_flight,
+            max_in_flight_bytes: config.workers.max_in_flight_bytes,
             shutdown_grace: Duration::from_secs(config.workers.shutdown_grace_seconds),
         };
         eprintln!(
@@ -534,6 +600,211 @@ fn run_command(args: RunArgs) -> Result<u8, Failure> {
     };
     eprintln!("stepstream: {}", pipeline::describe(&summary, started));
     Ok(0)
+}
+
+/// How the configured state machine's executions run, and what serves their tasks.
+fn execution_setup(config: &Config) -> Result<(ExecOptions, Arc<dyn TaskHandler>), Failure> {
+    let state_machine = config
+        .state_machine_name
+        .clone()
+        .unwrap_or_else(|| machine_name_of(&config.state_machine));
+    let tasks = task_handler(
+        config.tasks.mock_config.as_deref(),
+        config.tasks.test_case.as_deref(),
+        &state_machine,
+    )?;
+    let execution = ExecOptions {
+        state_machine_name: state_machine,
+        region: config.aws.region.clone(),
+        account: config.aws.account.clone(),
+        time_scale: config.limits.time_scale,
+        max_payload_bytes: config.limits.max_payload_bytes,
+        max_duration: Some(Duration::from_secs(config.limits.execution_timeout_seconds)),
+        ..ExecOptions::default()
+    };
+    Ok((execution, tasks))
+}
+
+fn bench_command(args: BenchArgs) -> Result<u8, Failure> {
+    if args.events == 0 {
+        return Err(usage("--events must be at least 1"));
+    }
+    if args
+        .rate
+        .is_some_and(|rate| !(rate > 0.0 && rate.is_finite()))
+    {
+        return Err(usage(
+            "--rate must be a positive number of events per second",
+        ));
+    }
+    if args.partitions < 1 {
+        return Err(usage("--partitions must be at least 1"));
+    }
+    let run_args = RunArgs {
+        file: args.file.clone(),
+        config: args.config.clone(),
+        source: None,
+        sink: None,
+        brokers: args.brokers.clone(),
+        state_machine: args.state_machine.clone(),
+        mock_config: args.mock_config.clone(),
+        test_case: args.test_case.clone(),
+        time_scale: args.time_scale,
+        max_payload_bytes: None,
+        workers: args.workers,
+        max_in_flight: args.max_in_flight,
+        no_op: false,
+    };
+    let config = run_config(&run_args)?;
+    let (events, inputs) = match (&args.inputs, &args.event) {
+        (Some(path), _) => (
+            bench::Events::from_file(path).map_err(usage)?,
+            path.display().to_string(),
+        ),
+        (None, Some(text)) => (bench::Events::Template(text.clone()), text.clone()),
+        (None, None) => {
+            let beside = config.state_machine.with_file_name("inputs.jsonl");
+            if !beside.is_file() {
+                return Err(usage(
+                    "bench needs events: --inputs FILE (JSON lines) or --event JSON",
+                ));
+            }
+            (
+                bench::Events::from_file(&beside).map_err(usage)?,
+                beside.display().to_string(),
+            )
+        }
+    };
+    let mode = match (args.rate, args.engine_only) {
+        (Some(rate), _) => format!("paced at {} events/s", bench::report::group(rate)),
+        (None, true) => "flat out".to_string(),
+        (None, false) => "backlog (produced before the daemon starts)".to_string(),
+    };
+    let mut report = bench::Report::new(
+        config.state_machine.display().to_string(),
+        events.describe(&inputs),
+        args.events,
+        mode,
+    );
+    let program: &'static compile::Program =
+        Box::leak(Box::new(load_program(&config.state_machine)?));
+    if args.engine_only {
+        let (execution, tasks) = execution_setup(&config)?;
+        let workers = args.workers.unwrap_or(1);
+        let pool = PoolOptions {
+            workers,
+            execution,
+            ..PoolOptions::default()
+        };
+        let options = bench::engine::EngineOptions {
+            events: args.events,
+            rate: args.rate,
+            max_in_flight: args.max_in_flight.unwrap_or(4096),
+            progress: !args.quiet,
+        };
+        report.workers = Some(workers);
+        report
+            .runs
+            .push(bench::engine::run(program, pool, tasks, &events, &options));
+    } else {
+        let kafka_bench = bench::kafka::KafkaBench {
+            brokers: config.kafka.brokers.clone(),
+            events: args.events,
+            rate: args.rate,
+            partitions: args.partitions,
+            warmup: args.warmup,
+            stall_timeout: Duration::from_secs(args.stall_timeout.max(1)),
+            progress: !args.quiet,
+        };
+        let mut targets = Vec::new();
+        if let Some(input_topic) = &args.attach {
+            targets.push((
+                "stage",
+                bench::kafka::Target::Attach {
+                    input_topic: input_topic.clone(),
+                    output_topic: args.output_topic.clone().unwrap_or_default(),
+                    dead_letter_topic: args.dead_letter_topic.clone().unwrap_or_default(),
+                    pid: args.pid,
+                },
+            ));
+        } else {
+            report.partitions = Some(args.partitions);
+            let program = std::env::current_exe()
+                .map_err(|err| usage(format!("cannot find the stepstream executable: {err}")))?;
+            let mut daemon_args: Vec<std::ffi::OsString> = vec!["run".into()];
+            daemon_args.push(config.state_machine.clone().into_os_string());
+            daemon_args.extend(["--source", "kafka", "--sink", "kafka"].map(Into::into));
+            let mut flag = |name: &str, value: Option<String>| {
+                if let Some(value) = value {
+                    daemon_args.push(name.into());
+                    daemon_args.push(value.into());
+                }
+            };
+            flag(
+                "--config",
+                args.config.as_ref().map(|path| path.display().to_string()),
+            );
+            flag("--workers", args.workers.map(|count| count.to_string()));
+            flag(
+                "--max-in-flight",
+                args.max_in_flight.map(|count| count.to_string()),
+            );
+            flag(
+                "--time-scale",
+                args.time_scale.map(|scale| scale.to_string()),
+            );
+            flag(
+                "--mock-config",
+                args.mock_config
+                    .as_ref()
+                    .map(|path| path.display().to_string()),
+            );
+            flag("--test-case", args.test_case.clone());
+            flag("--state-machine", args.state_machine.clone());
+            if !args.no_compare {
+                let mut no_op_args = daemon_args.clone();
+                no_op_args.push("--no-op".into());
+                targets.push((
+                    "stage",
+                    bench::kafka::Target::Spawn {
+                        program: program.clone(),
+                        args: daemon_args,
+                    },
+                ));
+                targets.push((
+                    "no-op pipe",
+                    bench::kafka::Target::Spawn {
+                        program,
+                        args: no_op_args,
+                    },
+                ));
+            } else {
+                targets.push((
+                    "stage",
+                    bench::kafka::Target::Spawn {
+                        program,
+                        args: daemon_args,
+                    },
+                ));
+            }
+        }
+        for (label, target) in &targets {
+            let run =
+                bench::kafka::run(&kafka_bench, &events, label, target).map_err(|err| Failure {
+                    code: 1,
+                    message: format!("the {label} run failed: {err}"),
+                })?;
+            report.runs.push(run);
+        }
+    }
+    report.finish();
+    if args.json {
+        out!("{}", report.to_json());
+    } else {
+        out_raw!("{}", report.table());
+    }
+    // Events without a result are a finding, not a figure.
+    Ok(u8::from(report.runs.iter().any(|run| run.missing > 0)))
 }
 
 /// A state machine's default name: its file's name up to the first dot.

@@ -1,4 +1,4 @@
-//! The `stepstream` binary: `validate`, `compile --dump` and `exec`, their exit codes
+//! The `stepstream` binary: `validate`, `compile --dump`, `exec` and `bench --engine-only`, their exit codes
 //! (0 succeeded / valid, 1 failed or invalid, 2 usage or unusable input) and their messages.
 
 use crate::util::{self, stepstream, write_file};
@@ -503,4 +503,99 @@ fn exec_usage_errors_exit_2() {
             run.describe()
         );
     }
+}
+
+#[test]
+fn bench_engine_only_reports_every_execution() {
+    let w2 = workload_path("w2-choice-route");
+    let run = stepstream([
+        "bench".as_ref(),
+        w2.as_os_str(),
+        "--engine-only".as_ref(),
+        "--events".as_ref(),
+        "3000".as_ref(),
+        "--json".as_ref(),
+    ]);
+    run.assert_code(0);
+    let report = run.stdout_json();
+    let engine = &report["runs"][0];
+    assert_eq!(engine["label"], "engine", "{}", run.describe());
+    assert_eq!(engine["events"], 3000);
+    assert_eq!(engine["missing"], 0);
+    assert_eq!(engine["duplicates"], 0);
+    // W2 fails about 38% of its inputs on purpose: both outcomes are counted.
+    let succeeded = engine["succeeded"].as_u64().unwrap();
+    let failed = engine["failed"].as_u64().unwrap();
+    assert_eq!(succeeded + failed, 3000);
+    assert!(failed > 500 && succeeded > 1000, "{}", run.describe());
+    assert!(engine["events_per_second_out"].as_f64().unwrap() > 0.0);
+    assert!(
+        engine["latency_ms"].is_null(),
+        "latency is only measured when paced"
+    );
+    assert!(engine["peak_rss_mib"].as_f64().unwrap() > 1.0);
+}
+
+#[test]
+fn bench_engine_only_paced_measures_latency_and_prints_a_table() {
+    let w1 = workload_path("w1-pass-chain");
+    let run = stepstream([
+        "bench".as_ref(),
+        w1.as_os_str(),
+        "--engine-only".as_ref(),
+        "--events".as_ref(),
+        "2000".as_ref(),
+        "--rate".as_ref(),
+        "20000".as_ref(),
+    ]);
+    run.assert_code(0);
+    for needle in ["paced at 20,000 events/s", "latency p99 ms", "peak RSS"] {
+        run.assert_output_contains(needle);
+    }
+    let succeeded = run
+        .stdout
+        .lines()
+        .find(|line| line.trim_start().starts_with("succeeded"));
+    assert!(
+        succeeded.is_some_and(|line| line.trim_end().ends_with(" 2,000")),
+        "{}",
+        run.describe()
+    );
+}
+
+#[test]
+fn bench_generates_events_from_a_template_and_checks_its_arguments() {
+    let dir = util::temp_dir("bench-template");
+    let definition = write_definition(
+        &dir,
+        "echo",
+        &json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true}}}),
+    );
+    let run = stepstream([
+        "bench".as_ref(),
+        definition.as_os_str(),
+        "--engine-only".as_ref(),
+        "--events".as_ref(),
+        "500".as_ref(),
+        "--event".as_ref(),
+        r#"{"n": ${seq}}"#.as_ref(),
+        "--json".as_ref(),
+    ]);
+    run.assert_code(0);
+    assert_eq!(run.stdout_json()["runs"][0]["succeeded"], 500);
+    // No events given and no inputs.jsonl beside the definition.
+    stepstream([
+        "bench".as_ref(),
+        definition.as_os_str(),
+        "--engine-only".as_ref(),
+    ])
+    .assert_code(2)
+    .assert_output_contains("--inputs");
+    stepstream([
+        "bench".as_ref(),
+        definition.as_os_str(),
+        "--events".as_ref(),
+        "0".as_ref(),
+    ])
+    .assert_code(2);
 }

@@ -14,16 +14,12 @@
 //! `--test-threads 1`, ≈45 s in parallel; the rebalance-under-backpressure test is the long one).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -32,6 +28,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use stepstream::json;
 use stepstream::json::Value;
+use stepstream::kafka::admin;
 
 use crate::util;
 
@@ -100,55 +97,10 @@ impl Names {
     }
 }
 
-/// Runs a future to its end on this thread (the crate has no async runtime; rdkafka's admin
-/// futures are completed by the admin client's own thread). `None` after `timeout`.
-fn block_on<F: Future>(future: F, timeout: Duration) -> Option<F::Output> {
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let mut future = std::pin::pin!(future);
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut context = Context::from_waker(&waker);
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
-            return Some(output);
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return None;
-        }
-        std::thread::park_timeout(left.min(Duration::from_millis(50)));
-    }
-}
-
 fn create_topics(brokers: &str, topics: &[(&str, i32)]) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .unwrap_or_else(|err| panic!("creating an admin client for {brokers}: {err}"));
-    let new_topics: Vec<NewTopic<'_>> = topics
-        .iter()
-        .map(|&(name, partitions)| NewTopic::new(name, partitions, TopicReplication::Fixed(1)))
-        .collect();
-    let options = AdminOptions::new()
-        .request_timeout(Some(Duration::from_secs(15)))
-        .operation_timeout(Some(Duration::from_secs(15)));
-    let hint = "is the broker running? scripts/kafka-broker.sh start; eval \"$(scripts/kafka-broker.sh env)\"";
-    let results = block_on(
-        admin.create_topics(&new_topics, &options),
-        Duration::from_secs(20),
-    )
-    .unwrap_or_else(|| panic!("creating topics on {brokers} timed out ({hint})"))
-    .unwrap_or_else(|err| panic!("creating topics on {brokers}: {err} ({hint})"));
-    for result in results {
-        if let Err((topic, code)) = result {
-            panic!("creating topic {topic} on {brokers}: {code}");
-        }
-    }
+    admin::create_topics(brokers, topics).unwrap_or_else(|err| {
+        panic!("{err} (is the broker running? scripts/kafka-broker.sh start; eval \"$(scripts/kafka-broker.sh env)\")")
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1513,4 +1465,101 @@ fn bad_events_go_to_the_dead_letter_topic_and_the_stage_keeps_going() {
         "bad_events_go_to_the_dead_letter_topic_and_the_stage_keeps_going: {:?}",
         started.elapsed()
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// `stepstream bench` through the broker
+// ---------------------------------------------------------------------------------------------
+
+/// Runs `stepstream bench … --json` against the broker and returns its report.
+fn bench_report(brokers: &str, args: &[&str]) -> Value {
+    let workload = util::workloads_dir().join("w1-pass-chain.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_stepstream"))
+        .arg("bench")
+        .arg(&workload)
+        .args([
+            "--brokers",
+            brokers,
+            "--workers",
+            "1",
+            "--time-scale",
+            "0",
+            "--json",
+            "--quiet",
+        ])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("starting stepstream bench");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "stepstream bench {args:?} exited with {}\n{stdout}\n{stderr}",
+        output.status
+    );
+    json::from_str(&stdout).unwrap_or_else(|err| panic!("{err}: {stdout}"))
+}
+
+#[test]
+fn bench_measures_the_stage_beside_the_no_op_pipe() {
+    let Some(brokers) = broker() else { return };
+    let report = bench_report(&brokers, &["--events", "3000", "--partitions", "2"]);
+    assert_eq!(report["partitions"], 2);
+    let runs = report["runs"].as_array().expect("runs");
+    let labels: Vec<&str> = runs
+        .iter()
+        .filter_map(|run| run["label"].as_str())
+        .collect();
+    assert_eq!(labels, ["stage", "no-op pipe"]);
+    for run in runs {
+        assert_eq!(run["succeeded"], 3000, "{run:?}");
+        assert_eq!(run["failed"], 0, "{run:?}");
+        assert_eq!(run["missing"], 0, "{run:?}");
+        assert_eq!(run["duplicates"], 0, "{run:?}");
+        assert!(
+            run["events_per_second_out"].as_f64().unwrap() > 0.0,
+            "{run:?}"
+        );
+        assert!(
+            run["events_per_second_in"].as_f64().unwrap() > 0.0,
+            "{run:?}"
+        );
+        // The daemon's own CPU time and memory.
+        assert!(run["cpu_percent"].as_f64().unwrap() > 0.0, "{run:?}");
+        assert!(run["peak_rss_mib"].as_f64().unwrap() > 1.0, "{run:?}");
+    }
+    assert!(report["stage_over_no_op"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn bench_paced_measures_end_to_end_latency() {
+    let Some(brokers) = broker() else { return };
+    let report = bench_report(
+        &brokers,
+        &[
+            "--events",
+            "1500",
+            "--rate",
+            "1000",
+            "--warmup",
+            "50",
+            "--no-compare",
+        ],
+    );
+    let runs = report["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 1);
+    let stage = &runs[0];
+    assert_eq!(stage["succeeded"], 1500, "{stage:?}");
+    assert_eq!(stage["missing"], 0, "{stage:?}");
+    let latency = &stage["latency_ms"];
+    assert_eq!(latency["count"], 1500, "{stage:?}");
+    let (p50, p99) = (
+        latency["p50"].as_f64().unwrap(),
+        latency["p99"].as_f64().unwrap(),
+    );
+    assert!(0.0 < p50 && p50 <= p99, "{latency:?}");
+    // Paced at 1000/s, 1500 events take about 1.5 s to produce.
+    let rate_in = stage["events_per_second_in"].as_f64().unwrap();
+    assert!((700.0..1100.0).contains(&rate_in), "{stage:?}");
 }

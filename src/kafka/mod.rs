@@ -7,6 +7,8 @@
 //! auto-commit commits what was stored. On a rebalance, stored offsets of revoked partitions
 //! are committed at once and their unfinished work is dropped (it will be redelivered).
 
+pub mod admin;
+
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,6 +38,8 @@ pub struct KafkaOptions {
     pub connection: KafkaConfig,
     /// Most events in flight (consumed and not yet acknowledged downstream).
     pub max_in_flight: usize,
+    /// Most bytes of those events (payloads and keys).
+    pub max_in_flight_bytes: usize,
     /// How long to finish in-flight work after a shutdown request.
     pub shutdown_grace: Duration,
 }
@@ -140,6 +144,8 @@ struct Origin {
     offset: i64,
     generation: u64,
     key: Option<Vec<u8>>,
+    /// The event's size (payload and key), counted in the stage's in-flight bytes.
+    bytes: usize,
     /// The produced record, kept to send again if its delivery fails.
     record: Option<Produced>,
 }
@@ -205,6 +211,7 @@ pub fn run_stage(
         producer: &producer,
         assignment,
         origins: HashMap::default(),
+        in_flight_bytes: 0,
         next_id: 0,
         paused,
         positions: HashMap::default(),
@@ -227,11 +234,13 @@ pub fn run_stage(
             }
         }
         // Backpressure: stop fetching while too much is in flight.
-        let full = stage.origins.len() >= kafka.max_in_flight;
         if draining_since.is_none() {
-            if full && !stage.is_paused() {
+            if stage.is_full() && !stage.is_paused() {
                 stage.pause(true);
-            } else if stage.is_paused() && stage.origins.len() <= kafka.max_in_flight * 3 / 4 {
+            } else if stage.is_paused()
+                && stage.origins.len() <= kafka.max_in_flight * 3 / 4
+                && stage.in_flight_bytes <= kafka.max_in_flight_bytes * 3 / 4
+            {
                 stage.pause(false);
             }
         }
@@ -267,6 +276,8 @@ struct Stage<'a> {
     producer: &'a BaseProducer<DeliveryContext>,
     assignment: Arc<Mutex<Assignment>>,
     origins: HashMap<u64, Origin, FastHash>,
+    /// Bytes of the events in `origins`.
+    in_flight_bytes: usize,
     next_id: u64,
     paused: Arc<AtomicBool>,
     /// Commit positions moved since they were last stored.
@@ -294,6 +305,12 @@ impl Stage<'_> {
                 self.consumer.resume(&partitions)
             };
         }
+    }
+
+    /// Whether either in-flight bound is reached.
+    fn is_full(&self) -> bool {
+        self.origins.len() >= self.kafka.max_in_flight
+            || self.in_flight_bytes >= self.kafka.max_in_flight_bytes
     }
 
     fn is_paused(&self) -> bool {
@@ -353,6 +370,9 @@ impl Stage<'_> {
             self.next_id += 1;
             let name = name_with_prefix(prefix, partition, offset);
             let payload = message.payload().map(<[u8]>::to_vec).unwrap_or_default();
+            let key = message.key().map(<[u8]>::to_vec);
+            let bytes = payload.len() + key.as_ref().map_or(0, Vec::len);
+            self.in_flight_bytes += bytes;
             self.origins.insert(
                 id,
                 Origin {
@@ -360,12 +380,13 @@ impl Stage<'_> {
                     partition,
                     offset,
                     generation,
-                    key: message.key().map(<[u8]>::to_vec),
+                    key,
+                    bytes,
                     record: None,
                 },
             );
             batch.push(Job { id, name, payload });
-            if batch.len() >= room {
+            if batch.len() >= room || self.in_flight_bytes >= self.kafka.max_in_flight_bytes {
                 break;
             }
         }
@@ -510,6 +531,7 @@ impl Stage<'_> {
         let Some(origin) = self.origins.remove(&id) else {
             return;
         };
+        self.in_flight_bytes -= origin.bytes;
         let position = {
             let mut assignment = lock(&self.assignment);
             match assignment

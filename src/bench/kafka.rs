@@ -1,0 +1,616 @@
+//! Benchmark runs through a real broker: fresh topics, a producer writing the events, a
+//! `stepstream run` daemon (started here, or already running), and a reader of the output and
+//! dead-letter topics that matches each result to its event by the `stepstream-source` header.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+use super::{procfs, sleep_until, Events, Latencies, Progress, ProgressBar, RunReport, Seen};
+use crate::kafka::admin;
+
+/// How a Kafka benchmark run goes.
+#[derive(Debug, Clone)]
+pub struct KafkaBench {
+    pub brokers: String,
+    /// Events measured (warm-up events come on top in paced runs).
+    pub events: u64,
+    /// Events per second while the daemon runs; `None` produces a backlog first.
+    pub rate: Option<f64>,
+    /// Partitions of each topic the run creates.
+    pub partitions: i32,
+    /// Events sent and answered before a paced run starts measuring.
+    pub warmup: u64,
+    /// The run ends when no new result has come for this long.
+    pub stall_timeout: Duration,
+    pub progress: bool,
+}
+
+/// What runs the executions.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// Starts `program args…` (a `stepstream run` without topics); the run's topics and group
+    /// reach it through the `STEPSTREAM_*` environment overrides.
+    Spawn {
+        program: PathBuf,
+        args: Vec<OsString>,
+    },
+    /// A daemon that is already running on these topics; with its pid, its CPU and memory
+    /// are reported too.
+    Attach {
+        input_topic: String,
+        output_topic: String,
+        dead_letter_topic: String,
+        pid: Option<u32>,
+    },
+}
+
+struct Topics {
+    input: String,
+    output: String,
+    dead_letters: String,
+    group: String,
+}
+
+/// Runs one measured run (`label` names it in the report) against `target`.
+pub fn run(
+    bench: &KafkaBench,
+    events: &Events,
+    label: &str,
+    target: &Target,
+) -> Result<RunReport, String> {
+    let topics = match target {
+        Target::Spawn { .. } => {
+            let stamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |time| time.as_millis());
+            let slug: String = label
+                .chars()
+                .map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '-' })
+                .collect();
+            let base = format!("stepstream-bench-{stamp}-{}-{slug}", std::process::id());
+            let topics = Topics {
+                input: format!("{base}-in"),
+                output: format!("{base}-out"),
+                dead_letters: format!("{base}-dlq"),
+                group: format!("{base}-group"),
+            };
+            admin::create_topics(
+                &bench.brokers,
+                &[
+                    (&topics.input, bench.partitions),
+                    (&topics.output, bench.partitions),
+                    (&topics.dead_letters, bench.partitions),
+                ],
+            )?;
+            topics
+        }
+        Target::Attach {
+            input_topic,
+            output_topic,
+            dead_letter_topic,
+            ..
+        } => Topics {
+            input: input_topic.clone(),
+            output: output_topic.clone(),
+            dead_letters: dead_letter_topic.clone(),
+            group: String::new(),
+        },
+    };
+    let paced = bench.rate.is_some();
+    let warmup = if paced { bench.warmup } else { 0 };
+    let total = warmup + bench.events;
+
+    let reader = reader(&bench.brokers)?;
+    let input_partitions = partition_count(&reader, &topics.input)?;
+    let input_bases = high_watermarks(&reader, &topics.input, input_partitions)?;
+    let mut assignment = TopicPartitionList::new();
+    for topic in [&topics.output, &topics.dead_letters] {
+        let partitions = partition_count(&reader, topic)?;
+        for (partition, high) in high_watermarks(&reader, topic, partitions)?
+            .into_iter()
+            .enumerate()
+        {
+            assignment
+                .add_partition_offset(topic, partition as i32, Offset::Offset(high))
+                .map_err(|err| err.to_string())?;
+        }
+    }
+    reader.assign(&assignment).map_err(|err| err.to_string())?;
+
+    let progress = Arc::new(Progress::default());
+    let clock = Instant::now();
+    let sent_at: Arc<Vec<AtomicU64>> = Arc::new(
+        (0..if paced { total } else { 0 })
+            .map(|_| AtomicU64::new(0))
+            .collect(),
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let collector = Collector {
+        reader,
+        input_topic: topics.input.clone(),
+        output_topic: topics.output.clone(),
+        bases: input_bases.clone(),
+        warmup,
+        seen: Seen::new(total),
+        measured: Arc::new(AtomicU64::new(0)),
+        warm: Arc::new(AtomicU64::new(0)),
+        sent_at: Arc::clone(&sent_at),
+        clock,
+        outcome: Outcome::default(),
+        progress: Arc::clone(&progress),
+        stop: Arc::clone(&stop),
+    };
+    let measured = Arc::clone(&collector.measured);
+    let warm = Arc::clone(&collector.warm);
+    let collector = std::thread::Builder::new()
+        .name("stepstream-bench-reader".into())
+        .spawn(move || collector.run())
+        .map_err(|err| err.to_string())?;
+
+    let mut sender = Sender::new(bench, &topics.input, input_partitions)?;
+    let bar = ProgressBar::start(label, bench.events, Arc::clone(&progress), bench.progress);
+    let mut daemon: Option<Daemon> = None;
+    let result = (|| -> Result<Measured, String> {
+        let mut produced_in = None;
+        if !paced {
+            // A backlog: every event is in the topic before the daemon starts.
+            let started = Instant::now();
+            sender.send_range(events, 0..total, None, &sent_at, clock, &progress)?;
+            sender.flush()?;
+            produced_in = Some(total as f64 / started.elapsed().as_secs_f64());
+        }
+        if let Target::Spawn { program, args } = target {
+            daemon = Some(Daemon::start(program, args, &bench.brokers, &topics)?);
+        }
+        let pid = match target {
+            Target::Spawn { .. } => daemon.as_ref().map(|daemon| daemon.child.id()),
+            Target::Attach { pid, .. } => *pid,
+        };
+        if paced {
+            sender.send_range(events, 0..warmup, None, &sent_at, clock, &progress)?;
+            sender.flush()?;
+            wait_for(&warm, warmup, bench.stall_timeout, &mut daemon)?;
+        }
+        let start = Instant::now();
+        let cpu_start = pid.and_then(procfs::cpu_seconds);
+        if let Some(rate) = bench.rate {
+            let started = Instant::now();
+            sender.send_range(
+                events,
+                warmup..total,
+                Some(rate),
+                &sent_at,
+                clock,
+                &progress,
+            )?;
+            sender.flush()?;
+            produced_in = Some(bench.events as f64 / started.elapsed().as_secs_f64());
+        }
+        wait_for(&measured, bench.events, bench.stall_timeout, &mut daemon)?;
+        Ok(Measured {
+            produced_in,
+            start,
+            cpu_start,
+            cpu_end: pid.and_then(procfs::cpu_seconds),
+            peak_rss: pid.and_then(procfs::peak_rss_bytes),
+            delivery_failures: sender.failures.load(Ordering::Relaxed),
+        })
+    })();
+    stop.store(true, Ordering::Relaxed);
+    let outcome = collector
+        .join()
+        .map_err(|_| "the result reader panicked".to_string())?;
+    drop(bar);
+    let stopped = daemon.map(Daemon::stop);
+    let measured = result?;
+    if let Some(Err(err)) = stopped {
+        return Err(err);
+    }
+
+    let last = outcome.last.unwrap_or(measured.start);
+    let wall = last
+        .saturating_duration_since(measured.start)
+        .as_secs_f64()
+        .max(1e-9);
+    let distinct = outcome.distinct;
+    let mut report = RunReport {
+        label: label.into(),
+        events: bench.events,
+        events_per_second_in: measured.produced_in,
+        events_per_second_from_start: distinct as f64 / wall,
+        succeeded: outcome.succeeded,
+        failed: outcome.failed,
+        missing: bench.events - distinct.min(bench.events),
+        duplicates: outcome.duplicates,
+        latency_ms: outcome.latencies.percentiles(),
+        peak_rss_mib: measured.peak_rss.map(|bytes| bytes as f64 / 1048576.0),
+        wall_seconds: wall,
+        ..RunReport::default()
+    };
+    report.events_per_second_out = match (outcome.first, outcome.last) {
+        (Some(first), Some(last)) if last > first && distinct > 1 => {
+            (distinct - 1) as f64 / last.duration_since(first).as_secs_f64()
+        }
+        _ => report.events_per_second_from_start,
+    };
+    if let (Some(before), Some(after)) = (measured.cpu_start, measured.cpu_end) {
+        // A backlog run's daemon idles while it joins its group: its CPU is taken over the
+        // time results flowed.
+        let busy = match (paced, outcome.first, outcome.last) {
+            (false, Some(first), Some(last)) if last > first => {
+                last.duration_since(first).as_secs_f64()
+            }
+            _ => wall,
+        };
+        report.cpu_percent = Some((after - before) / busy * 100.0);
+    }
+    if measured.delivery_failures > 0 {
+        eprintln!(
+            "stepstream bench: {} event(s) could not be produced to {}",
+            measured.delivery_failures, topics.input
+        );
+    }
+    Ok(report)
+}
+
+struct Measured {
+    produced_in: Option<f64>,
+    start: Instant,
+    cpu_start: Option<f64>,
+    cpu_end: Option<f64>,
+    peak_rss: Option<u64>,
+    delivery_failures: u64,
+}
+
+/// Waits until `counter` reaches `want`; fails when nothing moves for `stall` or the daemon
+/// exits.
+fn wait_for(
+    counter: &AtomicU64,
+    want: u64,
+    stall: Duration,
+    daemon: &mut Option<Daemon>,
+) -> Result<(), String> {
+    let mut last = (counter.load(Ordering::Relaxed), Instant::now());
+    loop {
+        let now_count = counter.load(Ordering::Relaxed);
+        if now_count >= want {
+            return Ok(());
+        }
+        if now_count != last.0 {
+            last = (now_count, Instant::now());
+        } else if last.1.elapsed() >= stall {
+            eprintln!(
+                "stepstream bench: no new result for {} s; {now_count} of {want} arrived",
+                stall.as_secs()
+            );
+            return Ok(());
+        }
+        if let Some(daemon) = daemon {
+            if let Some(failure) = daemon.exited() {
+                return Err(failure);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn reader(brokers: &str) -> Result<BaseConsumer, String> {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "stepstream-bench-reader")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .set("fetch.wait.max.ms", "5")
+        .create()
+        .map_err(|err| format!("cannot create a consumer for {brokers}: {err}"))
+}
+
+fn partition_count(client: &BaseConsumer, topic: &str) -> Result<i32, String> {
+    let metadata = client
+        .fetch_metadata(Some(topic), Duration::from_secs(15))
+        .map_err(|err| format!("cannot read the metadata of {topic}: {err}"))?;
+    let count = metadata
+        .topics()
+        .iter()
+        .find(|found| found.name() == topic)
+        .map_or(0, |found| found.partitions().len());
+    if count == 0 {
+        return Err(format!("the topic {topic} does not exist"));
+    }
+    Ok(count as i32)
+}
+
+fn high_watermarks(
+    client: &BaseConsumer,
+    topic: &str,
+    partitions: i32,
+) -> Result<Vec<i64>, String> {
+    (0..partitions)
+        .map(|partition| {
+            client
+                .fetch_watermarks(topic, partition, Duration::from_secs(15))
+                .map(|(_, high)| high)
+                .map_err(|err| format!("cannot read the offsets of {topic}/{partition}: {err}"))
+        })
+        .collect()
+}
+
+/// Counts delivery failures.
+struct Deliveries {
+    failures: Arc<AtomicU64>,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if result.is_err() {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Writes events to the input topic, event `i` to partition `i % partitions`, so an event's
+/// number follows from its partition and offset.
+struct Sender {
+    producer: BaseProducer<Deliveries>,
+    topic: String,
+    partitions: i32,
+    failures: Arc<AtomicU64>,
+}
+
+impl Sender {
+    fn new(bench: &KafkaBench, topic: &str, partitions: i32) -> Result<Sender, String> {
+        let failures = Arc::new(AtomicU64::new(0));
+        let producer = ClientConfig::new()
+            .set("bootstrap.servers", &bench.brokers)
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "5")
+            .set("batch.num.messages", "10000")
+            .set("queue.buffering.max.messages", "1000000")
+            .set("queue.buffering.max.kbytes", "1048576")
+            .create_with_context(Deliveries {
+                failures: Arc::clone(&failures),
+            })
+            .map_err(|err| format!("cannot create a producer for {}: {err}", bench.brokers))?;
+        Ok(Sender {
+            producer,
+            topic: topic.to_string(),
+            partitions,
+            failures,
+        })
+    }
+
+    /// Sends events `range`, at `rate` per second from now if given, recording each send time.
+    fn send_range(
+        &mut self,
+        events: &Events,
+        range: std::ops::Range<u64>,
+        rate: Option<f64>,
+        sent_at: &[AtomicU64],
+        clock: Instant,
+        progress: &Progress,
+    ) -> Result<(), String> {
+        let started = Instant::now();
+        let first = range.start;
+        for index in range {
+            if let Some(rate) = rate {
+                sleep_until(started + Duration::from_secs_f64((index - first) as f64 / rate));
+            }
+            let payload = events.payload(index);
+            let partition = (index % self.partitions as u64) as i32;
+            if let Some(slot) = sent_at.get(index as usize) {
+                slot.store(clock.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            }
+            let mut record: BaseRecord<(), _> = BaseRecord::to(&self.topic)
+                .partition(partition)
+                .payload(&payload);
+            loop {
+                match self.producer.send(record) {
+                    Ok(()) => break,
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        record = back;
+                        self.producer.poll(Duration::from_millis(5));
+                    }
+                    Err((err, _)) => {
+                        return Err(format!("cannot produce to {}: {err}", self.topic))
+                    }
+                }
+            }
+            if index % 1024 == 0 {
+                self.producer.poll(Duration::ZERO);
+            }
+            progress.produced.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), String> {
+        self.producer
+            .flush(Duration::from_secs(120))
+            .map_err(|err| format!("cannot flush the events to {}: {err}", self.topic))
+    }
+}
+
+#[derive(Default)]
+struct Outcome {
+    distinct: u64,
+    duplicates: u64,
+    succeeded: u64,
+    failed: u64,
+    latencies: Latencies,
+    first: Option<Instant>,
+    last: Option<Instant>,
+}
+
+/// Reads results and matches them to events.
+struct Collector {
+    reader: BaseConsumer,
+    input_topic: String,
+    output_topic: String,
+    bases: Vec<i64>,
+    warmup: u64,
+    seen: Seen,
+    /// Distinct measured events (not warm-up) with a result.
+    measured: Arc<AtomicU64>,
+    /// Distinct warm-up events with a result.
+    warm: Arc<AtomicU64>,
+    sent_at: Arc<Vec<AtomicU64>>,
+    clock: Instant,
+    outcome: Outcome,
+    progress: Arc<Progress>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Collector {
+    fn run(mut self) -> Outcome {
+        let partitions = self.bases.len() as u64;
+        while !self.stop.load(Ordering::Relaxed) {
+            let Some(polled) = self.reader.poll(Duration::from_millis(50)) else {
+                continue;
+            };
+            let Ok(message) = polled else { continue };
+            let Some(index) = message.headers().and_then(|headers| {
+                let source = headers
+                    .iter()
+                    .find(|header| header.key == "stepstream-source")?
+                    .value?;
+                let source = std::str::from_utf8(source).ok()?;
+                let mut parts = source.rsplitn(3, '/');
+                let offset: i64 = parts.next()?.parse().ok()?;
+                let partition: usize = parts.next()?.parse().ok()?;
+                (parts.next()? == self.input_topic).then_some(())?;
+                let base = *self.bases.get(partition)?;
+                u64::try_from(offset - base)
+                    .ok()
+                    .map(|sequence| sequence * partitions + partition as u64)
+            }) else {
+                continue;
+            };
+            if index >= self.seen.events {
+                // Not one of this run's events.
+                continue;
+            }
+            if !self.seen.mark(index) {
+                if index >= self.warmup {
+                    self.outcome.duplicates += 1;
+                }
+                continue;
+            }
+            if index < self.warmup {
+                self.warm.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            let now = Instant::now();
+            self.outcome.first.get_or_insert(now);
+            self.outcome.last = Some(now);
+            self.outcome.distinct += 1;
+            if message.topic() == self.output_topic {
+                self.outcome.succeeded += 1;
+            } else {
+                self.outcome.failed += 1;
+            }
+            if let Some(sent) = self.sent_at.get(index as usize) {
+                let sent = Duration::from_nanos(sent.load(Ordering::Relaxed));
+                self.outcome
+                    .latencies
+                    .record(now.duration_since(self.clock).saturating_sub(sent));
+            }
+            self.measured
+                .store(self.outcome.distinct, Ordering::Relaxed);
+            self.progress
+                .results
+                .store(self.outcome.distinct, Ordering::Relaxed);
+        }
+        self.outcome
+    }
+}
+
+/// A `stepstream run` started for one run.
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(
+        program: &PathBuf,
+        args: &[OsString],
+        brokers: &str,
+        topics: &Topics,
+    ) -> Result<Daemon, String> {
+        let log = std::env::temp_dir().join(format!("{}.log", topics.group));
+        let stderr = std::fs::File::create(&log)
+            .map_err(|err| format!("cannot create {}: {err}", log.display()))?;
+        let child = Command::new(program)
+            .args(args)
+            .env("STEPSTREAM_BROKERS", brokers)
+            .env("STEPSTREAM_GROUP_ID", &topics.group)
+            .env("STEPSTREAM_INPUT_TOPICS", &topics.input)
+            .env("STEPSTREAM_OUTPUT_TOPIC", &topics.output)
+            .env("STEPSTREAM_DEAD_LETTER_TOPIC", &topics.dead_letters)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .map_err(|err| format!("cannot start {}: {err}", program.display()))?;
+        Ok(Daemon { child, log })
+    }
+
+    /// Why the daemon stopped, if it has.
+    fn exited(&mut self) -> Option<String> {
+        let status = self.child.try_wait().ok()??;
+        Some(format!(
+            "the daemon exited ({status}) before the run ended:\n{}",
+            self.log_tail()
+        ))
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// Stops the daemon as an operator would (SIGTERM) and waits for it.
+    fn stop(mut self) -> Result<(), String> {
+        procfs::terminate(self.child.id());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => {
+                    let _ = std::fs::remove_file(&self.log);
+                    return if status.success() {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "the daemon exited with {status}:\n{}",
+                            self.log_tail()
+                        ))
+                    };
+                }
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                _ => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    return Err("the daemon did not stop within 60 s of SIGTERM".into());
+                }
+            }
+        }
+    }
+}
