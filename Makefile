@@ -2,7 +2,7 @@
 CARGO ?= cargo
 EXAMPLE := config/examples/order
 
-.PHONY: help demo run build test check conformance bench golden fmt clippy broker-start broker-stop
+.PHONY: help demo run build test check conformance bench bench-kafka golden fmt clippy broker-start broker-stop
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -37,6 +37,10 @@ golden: ## regenerate the golden bytecode dumps after an intended compiler chang
 bench: ## criterion benchmarks of the engine on the shared workloads, and of the JSON parser and printer
 	$(CARGO) bench --bench engine
 	$(CARGO) bench --bench json
+
+bench-kafka: build broker-start ## stepstream bench: W1 through the local broker, a million events, beside the no-op pipe
+	eval "$$(scripts/kafka-broker.sh env)" && ./target/release/stepstream bench \
+		tests/data/workloads/w1-pass-chain.json --events 1000000 --time-scale 0
 
 broker-start: ## start the local Kafka-compatible test broker (tansu, memory storage, 127.0.0.1:9092)
 	scripts/kafka-broker.sh start

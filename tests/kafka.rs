@@ -481,6 +481,7 @@ struct Stage<'a> {
     machine: PathBuf,
     time_scale: f64,
     max_in_flight: usize,
+    max_in_flight_bytes: Option<usize>,
     max_payload_bytes: usize,
     /// librdkafka's `auto.commit.interval.ms` (its default is 5000).
     commit_interval_ms: Option<u64>,
@@ -493,6 +494,7 @@ impl<'a> Stage<'a> {
             machine,
             time_scale: 0.0,
             max_in_flight: 10_000,
+            max_in_flight_bytes: None,
             max_payload_bytes: 262_144,
             commit_interval_ms: None,
         }
@@ -521,6 +523,12 @@ impl<'a> Stage<'a> {
              max_payload_bytes = {}\n",
             self.max_in_flight, self.time_scale, self.max_payload_bytes
         ));
+        if let Some(bytes) = self.max_in_flight_bytes {
+            text = text.replace(
+                "shutdown_grace_seconds = 3\n",
+                &format!("shutdown_grace_seconds = 3\nmax_in_flight_bytes = {bytes}\n"),
+            );
+        }
         text
     }
 
@@ -979,6 +987,44 @@ fn commits_stop_at_the_watermark() {
          after the quick ones; {:?} in all",
         started.elapsed()
     );
+}
+
+/// `max_in_flight_bytes` bounds the bytes of events in flight: at one byte, the stage holds one
+/// event at a time, so events that each wait a quarter second finish a quarter second apart.
+#[test]
+fn the_in_flight_byte_bound_holds_events_back() {
+    let Some(brokers) = broker() else { return };
+    let names = Names::new("kafka-bytes-bound");
+    names.create_topics(&brokers, 1);
+    let dir = util::temp_dir("kafka-bytes-bound");
+    let definition = json!({
+        "StartAt": "Hold",
+        "States": {"Hold": {"Type": "Wait", "Seconds": 1, "End": true}}
+    });
+    let mut stage = Stage::new(&names, machine(&dir, "hold.json", &definition));
+    stage.time_scale = 0.25;
+    stage.max_in_flight_bytes = Some(1);
+    let events: Vec<Event> = (0..6)
+        .map(|n| Event::keyed(&format!("e{n}"), json!({"n": n}).to_string()))
+        .collect();
+    produce(&brokers, &names.input, &events);
+    let mut daemon = stage.start(&brokers, &dir, "bytes-bound");
+    let mut results = Collector::new(&brokers, &names, 1);
+    assert!(
+        results.until(Duration::from_secs(30), |records| !records.is_empty()),
+        "no result within 30 s"
+    );
+    let first = Instant::now();
+    let all = results.until(Duration::from_secs(30), |records| records.len() >= 6);
+    let spread = first.elapsed();
+    daemon.assert_running();
+    let stderr = daemon.stop_cleanly();
+    assert!(all, "{} of 6 results: {stderr}", results.records.len());
+    assert!(
+        spread >= Duration::from_millis(1200),
+        "6 events of 0.25 s each, one at a time, finished within {spread:?} of the first"
+    );
+    eprintln!("the_in_flight_byte_bound_holds_events_back: last result {spread:?} after the first");
 }
 
 /// A daemon stopped with SIGTERM commits what it finished; the next one resumes there and
