@@ -153,30 +153,49 @@ pub fn run(
     let clock = Clock::new(options.time_scale.max(0.0));
     let info = options.info(clock.now());
     let execution = Execution::new(program, input, info, options.limits());
-    finish(execution, clock, options, tasks)
+    finish(execution, clock, options, tasks).0
 }
 
 /// Parses an input given as JSON text and runs one execution on it to its end, as the
-/// pipeline does: the input's size is bounded from the text's length rather than measured.
+/// pipeline does: the input's size is bounded from the text's length rather than measured,
+/// and of a program that reads only some top-level fields of its input
+/// ([`Program::input_fields`]) only those are built (the execution runs again on the whole
+/// input in the rare case where the left-out fields could have mattered).
 pub fn run_json(
     program: &Program,
     input: &[u8],
     options: &ExecOptions,
     tasks: &dyn TaskHandler,
 ) -> Result<ExecutionResult, json::Error> {
+    if let (Some(fields), false) = (&program.input_fields, options.record_history) {
+        let (value, projected) = json::from_slice_keeping(input, fields)?;
+        let clock = Clock::new(options.time_scale.max(0.0));
+        let info = options.info(clock.now());
+        let execution = if projected {
+            Execution::from_projected(program, value, input.len(), info, options.limits())
+        } else {
+            Execution::from_raw(program, value, input.len(), info, options.limits())
+        };
+        let (result, tainted) = finish(execution, clock, options, tasks);
+        if !tainted {
+            return Ok(result);
+        }
+    }
     let value = json::from_slice(input)?;
     let clock = Clock::new(options.time_scale.max(0.0));
     let info = options.info(clock.now());
     let execution = Execution::from_raw(program, value, input.len(), info, options.limits());
-    Ok(finish(execution, clock, options, tasks))
+    Ok(finish(execution, clock, options, tasks).0)
 }
 
+/// Runs an execution to its end; also says whether it was tainted (see
+/// [`Execution::is_tainted`]).
 fn finish(
     mut execution: Execution<'_>,
     mut clock: Clock,
     options: &ExecOptions,
     tasks: &dyn TaskHandler,
-) -> ExecutionResult {
+) -> (ExecutionResult, bool) {
     let outcome = loop {
         match step(&mut execution, &clock, tasks, &options.state_machine_name) {
             Step::Done(outcome) => break outcome,
@@ -184,8 +203,9 @@ fn finish(
             Step::Stalled => break stalled(),
         }
     };
+    let tainted = execution.is_tainted();
     let (info, history) = execution.into_parts();
-    ExecutionResult {
+    let result = ExecutionResult {
         info,
         stop_ms: clock.now(),
         status: outcome.status,
@@ -193,7 +213,8 @@ fn finish(
         error: outcome.error,
         cause: outcome.cause,
         history,
-    }
+    };
+    (result, tainted)
 }
 
 /// Where stepping an execution stopped.

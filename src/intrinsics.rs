@@ -332,6 +332,22 @@ impl Call {
         self.to_string()
     }
 
+    /// Every path among its arguments, nested calls' included.
+    pub fn paths(&self) -> Vec<&Path> {
+        let mut paths = Vec::new();
+        let mut stack: Vec<&Call> = vec![self];
+        while let Some(call) = stack.pop() {
+            for arg in &call.args {
+                match arg {
+                    Arg::Literal(_) => {}
+                    Arg::Path(path) => paths.push(path),
+                    Arg::Call(inner) => stack.push(inner),
+                }
+            }
+        }
+        paths
+    }
+
     /// Evaluates the call. The error is AWS's cause text, reported as `States.Runtime`.
     pub fn eval(&self, roots: &dyn Roots) -> Result<Value, IntrinsicError> {
         self.evaluate(roots)

@@ -248,6 +248,24 @@ impl Path {
         self.inner.steps.segments.is_empty()
     }
 
+    /// The top-level fields of its root that evaluating the path may read: the names of its
+    /// first step when that step names fields (`$.a…`, `$['a','b']…`) and no filter
+    /// appears (a filter may read the whole document); `None` when it may read anything.
+    pub fn first_fields(&self) -> Option<Vec<&str>> {
+        let segments = &self.inner.steps.segments;
+        if segments
+            .iter()
+            .any(|segment| matches!(segment, Segment::Filter(_)))
+        {
+            return None;
+        }
+        match segments.first()? {
+            Segment::Name(name) => Some(vec![name]),
+            Segment::Names(names) => Some(names.iter().map(|name| &**name).collect()),
+            _ => None,
+        }
+    }
+
     /// Evaluates against the value of its root. A definite path borrows the selected value; an
     /// indefinite one builds an array of the matches (possibly empty, as Jayway does).
     pub fn select<'a>(&self, root_value: &'a Value) -> Result<Cow<'a, Value>, PathError> {

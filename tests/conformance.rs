@@ -421,6 +421,23 @@ fn run_case(case: &Value) -> Result<Actual, String> {
         ..Default::default()
     };
     let result = exec::run(&program, case["input"].clone(), &options, &recording);
+    if program.input_fields.is_some() {
+        // The pipeline parses only the fields such a program reads: same outcome required.
+        let text = json::to_vec(&case["input"]);
+        let plain = exec::ExecOptions {
+            record_history: false,
+            ..options.clone()
+        };
+        let projected = exec::run_json(&program, &text, &plain, inner)
+            .map_err(|err| format!("the input does not parse: {err}"))?;
+        let seen = (&projected.status, &projected.output, &projected.error, &projected.cause);
+        if seen != (&result.status, &result.output, &result.error, &result.cause) {
+            return Err(format!(
+                "input projection changed the outcome: {seen:?} against {:?}",
+                (&result.status, &result.output, &result.error, &result.cause)
+            ));
+        }
+    }
 
     Ok(Actual {
         status: result.status.as_str().to_owned(),

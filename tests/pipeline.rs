@@ -310,3 +310,37 @@ fn no_op_mode_hands_each_payload_back_without_running_the_machine() {
     numbers.sort_unstable();
     assert_eq!(numbers, (0..50).collect::<Vec<i64>>());
 }
+
+/// The pool parses only the fields W1 reads; an event whose error quotes the whole input is
+/// run again on all of it, so its dead letter's cause shows the left-out fields too.
+#[test]
+fn projected_inputs_give_the_same_results() {
+    let (definition, _, inputs, expected) = workload("w1-pass-chain");
+    let program = program(&definition);
+    assert!(program.input_fields.is_some());
+    let mut input: String = inputs
+        .iter()
+        .take(40)
+        .map(|line| format!("{line}\n"))
+        .collect();
+    input.push_str("{\"id\":\"x\",\"items\":[1,2],\"source\":\"s\"}\n");
+    let (summary, outputs, dead) = run(program, input, options(2, 64, 0.0), Arc::new(NoTasks));
+    assert_eq!(summary.succeeded, 40);
+    // Outputs come in the order executions finish.
+    let mut got: Vec<String> = outputs.iter().map(json::to_string).collect();
+    let mut want: Vec<String> = expected[..40]
+        .iter()
+        .map(|entry| json::to_string(&util::expected_end(entry).output.unwrap_or_default()))
+        .collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(dead.len(), 1);
+    let cause = dead[0]["cause"].as_str().unwrap_or_default();
+    assert!(
+        cause.ends_with(
+            r#"could not be found in the input '{"id":"x","items":[1,2],"source":"s"}'"#
+        ),
+        "{cause}"
+    );
+}

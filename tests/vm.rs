@@ -2499,3 +2499,78 @@ fn map_item_selector_reading_the_context_stays_linear() {
         started.elapsed()
     );
 }
+
+// ----- input projection -----
+
+/// Runs `input_text` both ways: parsed whole (`exec::run`) and as the pipeline does, with the
+/// program's input projection (`exec::run_json`); the outcomes must be the same.
+fn assert_projection_transparent(program: &Program, input_text: &str, options: &ExecOptions) {
+    let whole = exec::run(
+        program,
+        json::from_str(input_text).expect("valid input"),
+        options,
+        &NoTasks,
+    );
+    let projected =
+        exec::run_json(program, input_text.as_bytes(), options, &NoTasks).expect("valid input");
+    assert_eq!(
+        (&projected.status, &projected.error, &projected.cause),
+        (&whole.status, &whole.error, &whole.cause),
+        "{input_text}"
+    );
+    assert_eq!(projected.output, whole.output, "{input_text}");
+}
+
+#[test]
+fn input_projection_changes_no_outcome() {
+    let options = ExecOptions {
+        time_scale: 0.0,
+        ..ExecOptions::default()
+    };
+    let lines = crate::util::workload_input_lines();
+    for workload in crate::util::workloads() {
+        let program = program(&json::from_str(&workload.definition).expect("workloads are JSON"));
+        for line in &lines {
+            assert_projection_transparent(&program, line, &options);
+        }
+    }
+    // W1 reads some fields and leaves `items` and `source` out...
+    let w1 = program(&crate::util::read_json(
+        &crate::util::workloads_dir().join("w1-pass-chain.json"),
+    ));
+    let kept: Vec<&str> = w1
+        .input_fields
+        .as_deref()
+        .expect("W1 is projected")
+        .iter()
+        .map(|field| field.as_str())
+        .collect();
+    assert_eq!(kept, ["detail", "id", "meta", "p1", "p2", "p4"]);
+    // ...but a missing field's error quotes the whole input, left-out fields included; a
+    // payload over the limit counts them; duplicate and escaped keys; invalid JSON anywhere.
+    let big_items = format!(r#"[{}]"#, vec![r#"{"sku":"s","qty":1}"#; 60].join(","));
+    for input in [
+        r#"{"id":"a","items":[1,2],"source":"x"}"#.to_string(),
+        r#"{"id":"a","detail":5,"items":[1]}"#.to_string(),
+        r#"{"detail":{"user":{"name":"n","tier":"t"},"amount":1},"items":{"deep":[[[]]]},"id":7}"#.to_string(),
+        format!(r#"{{"id":"a","detail":{{"user":{{"name":"n","tier":"t"}},"amount":1}},"items":{big_items}}}"#),
+        r#"{"id":"a","id":"b","detail":{"user":{"name":"n","tier":"t"},"amount":1},"\u0069tems":[]}"#.to_string(),
+        r#"{"p4":{"summary":1},"id":"a","detail":{"user":{"name":"n","tier":"t"},"amount":1}}"#.to_string(),
+        r#"[1,2,3]"#.to_string(),
+        r#""text""#.to_string(),
+    ] {
+        assert_projection_transparent(&w1, &input, &options);
+        let tight = ExecOptions {
+            max_payload_bytes: 600,
+            ..options.clone()
+        };
+        assert_projection_transparent(&w1, &input, &tight);
+    }
+    for invalid in [r#"{"id":"a","items":[1,]}"#, r#"{"id":"a","items":tru}"#] {
+        let whole = json::from_str(invalid).unwrap_err();
+        let Err(projected) = exec::run_json(&w1, invalid.as_bytes(), &options, &NoTasks) else {
+            panic!("{invalid} is refused");
+        };
+        assert_eq!(projected, whole);
+    }
+}

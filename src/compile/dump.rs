@@ -20,6 +20,10 @@ pub(super) fn dump(program: &Program) -> String {
         let _ = writeln!(out, "timeout: {seconds}s");
     }
     let _ = writeln!(out, "uses context: {}", program.uses_context);
+    if let Some(fields) = &program.input_fields {
+        let names: Vec<&str> = fields.iter().map(|field| field.as_str()).collect();
+        let _ = writeln!(out, "input fields read: {}", names.join(", "));
+    }
     for (index, state) in program.states.iter().enumerate() {
         let _ = writeln!(
             out,

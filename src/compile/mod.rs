@@ -4,6 +4,7 @@
 //! State names become `StateId`s and every string was parsed by `asl`; the VM does no string
 //! parsing. Compilation cannot fail on a validated machine.
 
+mod demand;
 mod dump;
 
 use crate::json::Value;
@@ -171,6 +172,9 @@ pub struct Program {
     pub timeout_seconds: Option<u64>,
     /// Whether any path reads the context object (`$$`): if not, it is never built.
     pub uses_context: bool,
+    /// The top-level input fields the machine can observe, when it is a pure transformation
+    /// that observes only some (`demand.rs`); the input parser skips the others.
+    pub input_fields: Option<Box<[crate::json::Str]>>,
     /// Per payload: how big its result can be, for the payload limit.
     pub payload_bounds: Vec<PayloadBound>,
     /// Per constant: its serialised size.
@@ -261,6 +265,7 @@ pub fn compile(machine: &StateMachine) -> Program {
             top: Body { start: StateId(0) },
             timeout_seconds: machine.timeout_seconds,
             uses_context: false,
+            input_fields: None,
             payload_bounds: Vec::new(),
             const_sizes: Vec::new(),
         },
@@ -268,10 +273,21 @@ pub fn compile(machine: &StateMachine) -> Program {
     compiler.program.top = compiler.body(machine);
     let program = compiler.program;
     let uses_context = program_uses_context(&program);
+    let input_fields = if uses_context {
+        None
+    } else {
+        demand::input_fields(machine).map(|fields| {
+            fields
+                .iter()
+                .map(|field| crate::json::Str::from(&**field))
+                .collect()
+        })
+    };
     let payload_bounds = program.payloads.iter().map(payload_bound).collect();
     let const_sizes = program.consts.iter().map(crate::json::size).collect();
     Program {
         uses_context,
+        input_fields,
         payload_bounds,
         const_sizes,
         ..program

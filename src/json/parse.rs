@@ -59,14 +59,45 @@ impl std::error::Error for Error {}
 
 /// Parses one JSON value; only whitespace may follow it.
 pub fn from_slice(bytes: &[u8]) -> Result<Value, Error> {
+    with_parser(bytes, Parser::document)
+}
+
+/// Parses one JSON value, but of a top-level object builds only the fields named in `keep`:
+/// the values of the others are checked (they must be valid JSON, as for [`from_slice`]) and
+/// left out. Returns the value and whether any field was left out. An invalid document gives
+/// exactly [`from_slice`]'s error.
+pub fn from_slice_keeping(bytes: &[u8], keep: &[Str]) -> Result<(Value, bool), Error> {
+    let projected = with_parser(bytes, |parser| {
+        let value = match parser.peek_token() {
+            Some(b'{') => parser.object_with::<true>(0, keep)?,
+            _ => parser.value(0)?,
+        };
+        match parser.peek_token() {
+            Some(_) => Err(parser.peek_fault(Code::TrailingCharacters)),
+            None => Ok((value, parser.skipped)),
+        }
+    });
+    match projected {
+        Ok(parsed) => Ok(parsed),
+        // The full parser words the error (and would take the same path to it).
+        Err(_) => from_slice(bytes).map(|value| (value, false)),
+    }
+}
+
+/// Runs `parse` with the thread's stacks, and turns its fault into an error.
+fn with_parser<'a, T>(
+    bytes: &'a [u8],
+    parse: impl FnOnce(&mut Parser<'a>) -> Result<T>,
+) -> Result<T, Error> {
     let mut parser = Parser {
         bytes,
         index: 0,
         scratch: Vec::new(),
         items: ITEMS.try_with(Cell::take).unwrap_or_default(),
         fields: FIELDS.try_with(Cell::take).unwrap_or_default(),
+        skipped: false,
     };
-    let result = parser.document();
+    let result = parse(&mut parser);
     let Parser {
         mut items,
         mut fields,
@@ -218,6 +249,8 @@ struct Parser<'a> {
     items: Vec<Value>,
     /// The fields of the objects being parsed, innermost last.
     fields: Vec<(Str, Value)>,
+    /// Whether a top-level field was left out (`from_slice_keeping`).
+    skipped: bool,
 }
 
 impl<'a> Parser<'a> {
@@ -348,6 +381,13 @@ impl<'a> Parser<'a> {
 
     #[inline(never)]
     fn object(&mut self, depth: usize) -> Result<Value> {
+        self.object_with::<false>(depth, &[])
+    }
+
+    /// Parses an object; with `KEEPING`, only the fields named in `keep` are built, the values
+    /// of the others are skipped.
+    #[inline(always)]
+    fn object_with<const KEEPING: bool>(&mut self, depth: usize, keep: &[Str]) -> Result<Value> {
         self.enter(depth)?;
         match self.peek_token() {
             None => return Err(self.peek_fault(Code::EofWhileParsingObject)),
@@ -369,13 +409,18 @@ impl<'a> Parser<'a> {
                 Some(_) => return Err(self.peek_fault(Code::ExpectedColon)),
                 None => return Err(self.peek_fault(Code::EofWhileParsingObject)),
             }
-            let value = self.value(depth + 1)?;
-            let fields = &mut self.fields[start..];
-            match keys.position(fields, key.as_str()) {
-                Some(position) => fields[position].1 = value,
-                None => {
-                    self.fields.push((key.into_str(), value));
-                    keys.added(&self.fields[start..]);
+            if KEEPING && !keep.iter().any(|kept| kept.as_str() == key.as_str()) {
+                self.skip(depth + 1)?;
+                self.skipped = true;
+            } else {
+                let value = self.value(depth + 1)?;
+                let fields = &mut self.fields[start..];
+                match keys.position(fields, key.as_str()) {
+                    Some(position) => fields[position].1 = value,
+                    None => {
+                        self.fields.push((key.into_str(), value));
+                        keys.added(&self.fields[start..]);
+                    }
                 }
             }
             match self.peek_token() {
@@ -399,6 +444,116 @@ impl<'a> Parser<'a> {
                 None => return Err(self.peek_fault(Code::EofWhileParsingObject)),
             }
         }
+    }
+
+    /// Checks a value inside `depth` containers without building it. It accepts no more than
+    /// [`value`](Self::value) does (its errors are not worded: the caller parses again).
+    /// Containers are walked without recursion: bit `i` of `objects` says whether the `i`-th
+    /// open container (from the innermost) is an object.
+    fn skip(&mut self, depth: usize) -> Result<()> {
+        let mut objects: u128 = 0;
+        let mut open = 0usize;
+        loop {
+            // A value is next.
+            let Some(byte) = self.peek_token() else {
+                return Err(self.peek_fault(Code::EofWhileParsingValue));
+            };
+            match byte {
+                b'"' => {
+                    self.index += 1;
+                    self.skip_string()?;
+                }
+                b'{' | b'[' => {
+                    self.enter(depth + open)?;
+                    let object = byte == b'{';
+                    let close = if object { b'}' } else { b']' };
+                    if self.peek_token() == Some(close) {
+                        self.index += 1;
+                    } else {
+                        objects = (objects << 1) | u128::from(object);
+                        open += 1;
+                        if object {
+                            self.skip_key()?;
+                        }
+                        continue;
+                    }
+                }
+                b'-' | b'0'..=b'9' => self.skip_number()?,
+                b't' => drop(self.ident(b"true", Value::Null)?),
+                b'f' => drop(self.ident(b"false", Value::Null)?),
+                b'n' => drop(self.ident(b"null", Value::Null)?),
+                _ => return Err(self.peek_fault(Code::ExpectedSomeValue)),
+            }
+            // A value ended: close what it ends, or go on after a comma.
+            loop {
+                if open == 0 {
+                    return Ok(());
+                }
+                let object = objects & 1 == 1;
+                match self.peek_token() {
+                    Some(b',') => {
+                        self.index += 1;
+                        if object {
+                            self.skip_key()?;
+                        }
+                        break;
+                    }
+                    Some(b'}') if object => {}
+                    Some(b']') if !object => {}
+                    _ => return Err(self.peek_fault(Code::ExpectedSomeValue)),
+                }
+                self.index += 1;
+                objects >>= 1;
+                open -= 1;
+            }
+        }
+    }
+
+    /// Skips `"key":` inside an object being skipped.
+    fn skip_key(&mut self) -> Result<()> {
+        if self.peek_token() != Some(b'"') {
+            return Err(self.peek_fault(Code::KeyMustBeAString));
+        }
+        self.index += 1;
+        self.skip_string()?;
+        if self.peek_token() != Some(b':') {
+            return Err(self.peek_fault(Code::ExpectedColon));
+        }
+        self.index += 1;
+        Ok(())
+    }
+
+    /// Skips a string whose opening quote has been read: plain ASCII at once, anything else
+    /// through [`string`](Self::string), which checks escapes and UTF-8.
+    fn skip_string(&mut self) -> Result<()> {
+        let (end, ascii) = scan_plain(self.bytes, self.index);
+        if ascii && self.bytes.get(end) == Some(&b'"') {
+            self.index = end + 1;
+            return Ok(());
+        }
+        self.string().map(drop)
+    }
+
+    /// Skips a number: a short integer at once, anything else through
+    /// [`number`](Self::number), which also finds floats out of range.
+    fn skip_number(&mut self) -> Result<()> {
+        let bytes = self.bytes;
+        let start = self.index;
+        let mut at = start + usize::from(bytes[start] == b'-');
+        match bytes.get(at) {
+            Some(b'0') => at += 1,
+            Some(b'1'..=b'9') => {
+                while bytes.get(at).is_some_and(u8::is_ascii_digit) {
+                    at += 1;
+                }
+            }
+            _ => return self.number().map(drop),
+        }
+        if at - start > 18 || matches!(bytes.get(at), Some(b'.' | b'e' | b'E' | b'0'..=b'9')) {
+            return self.number().map(drop);
+        }
+        self.index = at;
+        Ok(())
     }
 
     /// Parses a string's body and closing quote; the opening quote has been read.

@@ -1033,3 +1033,80 @@ fn compact_size_stays_within_the_bound_of_the_source_length() {
     }
     assert!(worst <= 4.5, "the largest growth seen is {worst}");
 }
+
+/// `from_slice_keeping` gives `from_slice`'s value without the left-out top-level fields, or
+/// exactly its error, on intact, damaged and malformed documents.
+#[test]
+fn keeping_some_fields_agrees_with_the_full_parse() {
+    fn check(document: &[u8], keep: &[Str]) -> bool {
+        let full = from_slice(document);
+        let kept = crate::json::from_slice_keeping(document, keep);
+        match (full, kept) {
+            (Err(full), Err(kept)) => {
+                assert_eq!(full, kept, "{:?}", String::from_utf8_lossy(document));
+                false
+            }
+            (Ok(Value::Object(map)), Ok((Value::Object(kept), skipped))) => {
+                let expected: Vec<(&Str, &Value)> = map
+                    .iter()
+                    .filter(|(key, _)| keep.iter().any(|kept| kept == *key))
+                    .collect();
+                let got: Vec<(&Str, &Value)> = kept.iter().collect();
+                assert_eq!(got, expected, "{:?}", String::from_utf8_lossy(document));
+                assert_eq!(skipped, expected.len() < map.len());
+                true
+            }
+            (Ok(full), Ok((kept, skipped))) => {
+                assert_eq!(full, kept, "{:?}", String::from_utf8_lossy(document));
+                assert!(!skipped);
+                true
+            }
+            (full, kept) => panic!(
+                "{:?}: {full:?} against {kept:?}",
+                String::from_utf8_lossy(document)
+            ),
+        }
+    }
+    let keep = [Str::from("id"), Str::from("detail"), Str::from("a")];
+    for text in MALFORMED {
+        assert!(!check(text.as_bytes(), &keep), "{text:?} should not parse");
+    }
+    const BYTES: &[u8] = b"{}[]\",:\\/ -+.eE0123456789tfnulx\n\t\xff\xc3\xa9\x00\x1fu";
+    let mut documents: Vec<Vec<u8>> = workload_lines().into_iter().take(40).collect();
+    documents.extend(
+        [
+            r#"{"a":"\u00e9\ud83d\ude00\n","b":[1.5e3,-0,0.25,-12,true,false,null],"c":{"d":[[{}]]}}"#,
+            r#"{"id":1,"x":1e400,"detail":2}"#,
+            r#"{"items":[1,2,],"id":1}"#,
+            r#"{"id":1,"id":2,"skip":{"deep":[[[["x"]]]]},"a":[]}"#,
+        ]
+        .map(|text| text.as_bytes().to_vec()),
+    );
+    for document in &documents {
+        check(document, &keep);
+    }
+    let mut state = 0x0bad_cafe_1234_5678_u64;
+    let mut parsed = 0;
+    for round in 0..20_000 {
+        let mut document = documents[round % documents.len()].clone();
+        for _ in 0..1 + next_random(&mut state) % 3 {
+            let at = (next_random(&mut state) % (document.len() as u64 + 1)) as usize;
+            let byte = BYTES[(next_random(&mut state) % BYTES.len() as u64) as usize];
+            match next_random(&mut state) % 4 {
+                0 if at < document.len() => document[at] = byte,
+                1 => document.insert(at, byte),
+                2 if at < document.len() => {
+                    document.remove(at);
+                }
+                _ => document.truncate(at),
+            }
+        }
+        if check(&document, &keep) {
+            parsed += 1;
+        }
+    }
+    assert!(parsed > 100, "{parsed} damaged documents still parsed");
+    // Nesting past the limit inside a left-out field is the full parser's error too.
+    let deep = format!("{{\"skip\":{}{}}}", "[".repeat(200), "]".repeat(200));
+    assert!(!check(deep.as_bytes(), &keep));
+}

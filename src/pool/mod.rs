@@ -228,8 +228,19 @@ impl Worker {
             self.finish(id, name, payload, Verdict::Rejected { reason });
             return;
         }
-        let input: Value = match crate::json::from_slice(&payload) {
-            Ok(input) => input,
+        self.begin(id, name, payload, true);
+    }
+
+    /// Parses the event and starts its execution: with the program's input projection when
+    /// `project` (see [`Program::input_fields`]), else on the whole input.
+    fn begin(&mut self, id: u64, name: String, payload: Vec<u8>, project: bool) {
+        let program = self.program;
+        let parsed = match &program.input_fields {
+            Some(fields) if project => crate::json::from_slice_keeping(&payload, fields),
+            _ => crate::json::from_slice(&payload).map(|input| (input, false)),
+        };
+        let (input, projected) = match parsed {
+            Ok(parsed) => parsed,
             Err(err) => {
                 let reason = format!("the event is not valid JSON: {err}");
                 self.finish(id, name, payload, Verdict::Rejected { reason });
@@ -240,14 +251,17 @@ impl Worker {
         let clock = Clock::new(self.options.time_scale);
         let options = &self.options;
         let machine = &self.machine;
-        let program = self.program;
         let started = catch_unwind(AssertUnwindSafe(|| {
             let info = ExecutionInfo {
                 name: name.clone(),
                 machine: Arc::clone(machine),
                 start_ms: clock.now(),
             };
-            Execution::from_raw(program, input, payload_len, info, options.limits())
+            if projected {
+                Execution::from_projected(program, input, payload_len, info, options.limits())
+            } else {
+                Execution::from_raw(program, input, payload_len, info, options.limits())
+            }
         }));
         match started {
             Ok(execution) => self.drive(InFlight {
@@ -282,6 +296,10 @@ impl Worker {
             }
         }));
         match polled {
+            // The left-out fields of the input could have mattered: run it on the whole input.
+            Ok(Ok(_)) if flight.execution.is_tainted() => {
+                self.begin(flight.id, flight.name, flight.payload, false)
+            }
             Ok(Ok(outcome)) => {
                 let verdict = match outcome.status {
                     Status::Succeeded => Verdict::Succeeded {

@@ -264,6 +264,12 @@ pub struct Execution<'p> {
     next_event: u64,
     history: Vec<HistoryEvent>,
     outcome: Option<Outcome>,
+    /// The input was parsed with fields left out ([`Program::input_fields`]).
+    projected: bool,
+    /// A projected execution did something whose result could depend on the left-out fields
+    /// (an engine error whose cause may quote the input, a payload near the size limit); its
+    /// outcome must not be used: it is run again on the whole input.
+    tainted: std::cell::Cell<bool>,
 }
 
 /// Errors `States.ALL` and `States.TaskFailed` do not match; `States.Runtime` is not even
@@ -278,7 +284,7 @@ impl<'p> Execution<'p> {
         info: ExecutionInfo,
         limits: Limits,
     ) -> Execution<'p> {
-        Execution::start(program, input, None, info, limits)
+        Execution::start(program, input, None, info, limits, false)
     }
 
     /// Starts an execution whose input was parsed from `raw_len` bytes of JSON text. Its size
@@ -292,7 +298,34 @@ impl<'p> Execution<'p> {
         limits: Limits,
     ) -> Execution<'p> {
         let bound = crate::json::size_bound(raw_len);
-        Execution::start(program, input, Some(bound), info, limits)
+        Execution::start(program, input, Some(bound), info, limits, false)
+    }
+
+    /// Like [`from_raw`](Self::from_raw), for an input parsed with only the program's
+    /// [`input_fields`](Program::input_fields) (`json::from_slice_keeping`). If the outcome
+    /// could differ from the whole input's, [`is_tainted`](Self::is_tainted) says so.
+    pub fn from_projected(
+        program: &'p Program,
+        input: Value,
+        raw_len: usize,
+        info: ExecutionInfo,
+        limits: Limits,
+    ) -> Execution<'p> {
+        let bound = crate::json::size_bound(raw_len);
+        Execution::start(program, input, Some(bound), info, limits, true)
+    }
+
+    /// Whether this execution ran on a projected input and its outcome must be recomputed
+    /// on the whole input.
+    pub fn is_tainted(&self) -> bool {
+        self.tainted.get()
+    }
+
+    /// Marks a projected execution's outcome as unusable.
+    fn taint(&self) {
+        if self.projected {
+            self.tainted.set(true);
+        }
     }
 
     fn start(
@@ -301,6 +334,7 @@ impl<'p> Execution<'p> {
         input_bound: Option<usize>,
         info: ExecutionInfo,
         limits: Limits,
+        projected: bool,
     ) -> Execution<'p> {
         let limit_ms = program
             .timeout_seconds
@@ -325,6 +359,8 @@ impl<'p> Execution<'p> {
             next_event: 0,
             history: Vec::new(),
             outcome: None,
+            projected,
+            tainted: std::cell::Cell::new(false),
         };
         let machine = Arc::clone(&execution.info.machine);
         execution.event(
@@ -340,7 +376,10 @@ impl<'p> Execution<'p> {
         );
         let input_size = match input_bound {
             Some(bound) if bound <= execution.limits.max_payload_bytes => bound,
-            _ => payload_size(&input),
+            _ => {
+                execution.taint();
+                payload_size(&input)
+            }
         };
         if input_size > execution.limits.max_payload_bytes {
             let fault = Fault::new(
@@ -704,10 +743,13 @@ impl<'p> Execution<'p> {
                             frame.work_bound = bound;
                             Flow::Continue
                         }
-                        Err(err) => Flow::Fault(Fault::new(
-                            "States.ResultPathMatchFailure",
-                            err.to_string(),
-                        )),
+                        Err(err) => {
+                            self.taint();
+                            Flow::Fault(Fault::new(
+                                "States.ResultPathMatchFailure",
+                                err.to_string(),
+                            ))
+                        }
                     }
                 }
                 Op::ResultDiscard => {
@@ -790,6 +832,7 @@ impl<'p> Execution<'p> {
         // The bound is cheap and usually far below the limit; measure only when it is not.
         let limit = self.limits.max_payload_bytes;
         if self.frames[f as usize].work_bound > limit {
+            self.taint();
             let exact = payload_size(&output);
             self.frames[f as usize].work_bound = exact;
         }
@@ -820,6 +863,8 @@ impl<'p> Execution<'p> {
 
     /// The cause prefix AWS puts before runtime errors.
     fn runtime_fault(&self, f: u32, message: impl std::fmt::Display) -> Fault {
+        // The message may quote the state's input.
+        self.taint();
         let frame = &self.frames[f as usize];
         let name = &self.program.state(frame.state).name;
         Fault::new(
@@ -1660,6 +1705,7 @@ impl<'p> Execution<'p> {
                     self.frames[f as usize].pc = program.state(catcher.next).entry;
                 }
                 Err(err) => {
+                    self.taint();
                     let fault = Fault::new("States.ResultPathMatchFailure", err.to_string());
                     self.finish_frame(f, Err(fault));
                 }

@@ -1,0 +1,338 @@
+//! Input projection: which top-level fields of the execution input a machine can observe.
+//!
+//! A backward analysis over the top-level states: a state's demand on its input follows from
+//! its successors' demand on its output and from the fields its paths read. When the start
+//! state demands only some fields, the input parser skips the others (it still checks that
+//! they are valid JSON) and builds nothing for them.
+//!
+//! The analysis is conservative: whatever it cannot follow demands the whole input. It only
+//! applies to machines whose executions are pure data transformations (Pass, Choice, Succeed
+//! and Fail states, no context object): such an execution can be run again on the fully
+//! parsed input whenever skipping could have shown, which the VM reports as a *taint* (an
+//! engine error whose cause may quote the input, or a payload near the size limit).
+//!
+//! Any new way for a state to read its input (a new field, variables, JSONata) must be added
+//! here, or must make the analysis answer "the whole input".
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::asl::{
+    Condition, InputOutputPath, Kind, Operand, Payload, QueryLanguage, ResultPath, State,
+    StateMachine, Text,
+};
+use crate::path::{Path, Root};
+
+/// What part of a value may be observed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Demand {
+    All,
+    Fields(BTreeSet<Box<str>>),
+}
+
+impl Demand {
+    fn none() -> Demand {
+        Demand::Fields(BTreeSet::new())
+    }
+
+    fn field(name: &str) -> Demand {
+        Demand::Fields(BTreeSet::from([name.into()]))
+    }
+
+    fn union(self, other: Demand) -> Demand {
+        match (self, other) {
+            (Demand::All, _) | (_, Demand::All) => Demand::All,
+            (Demand::Fields(mut one), Demand::Fields(other)) => {
+                one.extend(other);
+                Demand::Fields(one)
+            }
+        }
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        match self {
+            Demand::All => true,
+            Demand::Fields(fields) => fields.contains(name),
+        }
+    }
+}
+
+/// The top-level input fields the machine can observe, sorted; `None` when it may observe
+/// the whole input or when the machine is not one the projection applies to.
+pub fn input_fields(machine: &StateMachine) -> Option<Vec<Box<str>>> {
+    if machine.query_language != QueryLanguage::JsonPath {
+        return None;
+    }
+    let eligible = machine.states.iter().all(|state| {
+        matches!(
+            state.kind,
+            Kind::Pass(_) | Kind::Choice(_) | Kind::Succeed | Kind::Fail(_)
+        )
+    });
+    if !eligible {
+        return None;
+    }
+    let index: HashMap<&str, usize> = machine
+        .states
+        .iter()
+        .enumerate()
+        .map(|(position, state)| (state.name.as_str(), position))
+        .collect();
+    // Least fixpoint, from "nothing demanded" upwards; the lattice is finite.
+    let mut demands = vec![Demand::none(); machine.states.len()];
+    loop {
+        let mut changed = false;
+        for (position, state) in machine.states.iter().enumerate() {
+            let after = |name: &str| {
+                index
+                    .get(name)
+                    .map_or(Demand::All, |&next| demands[next].clone())
+            };
+            let grown = state_demand(state, &after).union(demands[position].clone());
+            if grown != demands[position] {
+                demands[position] = grown;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    match &demands[*index.get(machine.start_at.as_str())?] {
+        Demand::All => None,
+        Demand::Fields(fields) => Some(fields.iter().cloned().collect()),
+    }
+}
+
+/// A state's demand on its input, given its successors' demands (`after`).
+fn state_demand(state: &State, after: &dyn Fn(&str) -> Demand) -> Demand {
+    let output = match &state.next {
+        Some(next) => after(next),
+        // The end of the execution: its output is seen whole.
+        None => Demand::All,
+    };
+    match &state.kind {
+        Kind::Pass(pass) => {
+            let before_output = through_output_path(state.output_path.as_ref(), output);
+            let (raw, result) = through_result_path(pass.result_path.as_ref(), before_output);
+            let effective = match (&pass.parameters, &pass.result) {
+                (Some(parameters), _) => payload_reads(parameters),
+                (None, Some(_)) => Demand::none(),
+                // Without Parameters or Result, the result is the effective input.
+                (None, None) => result,
+            };
+            raw.union(through_input_path(state.input_path.as_ref(), effective))
+        }
+        Kind::Choice(choice) => {
+            if state.input_path.is_some() || state.output_path.is_some() {
+                return Demand::All;
+            }
+            let mut demand = choice.default.as_deref().map_or_else(Demand::none, after);
+            for rule in &choice.choices {
+                demand = demand
+                    .union(after(&rule.next))
+                    .union(condition_reads(&rule.condition));
+            }
+            demand
+        }
+        Kind::Succeed => through_input_path(
+            state.input_path.as_ref(),
+            through_output_path(state.output_path.as_ref(), Demand::All),
+        ),
+        Kind::Fail(fail) => text_reads(fail.error.as_ref()).union(text_reads(fail.cause.as_ref())),
+        _ => Demand::All,
+    }
+}
+
+/// The demand on what a path reads: its first fields, or everything.
+fn path_reads(path: &Path) -> Demand {
+    match path.root() {
+        Root::Input if path.is_whole() => Demand::All,
+        Root::Input => match path.first_fields() {
+            Some(names) => names.into_iter().fold(Demand::none(), |demand, name| {
+                demand.union(Demand::field(name))
+            }),
+            None => Demand::All,
+        },
+        // Programs that read the context object are not projected at all.
+        Root::Context => Demand::none(),
+        Root::Variable(_) => Demand::All,
+    }
+}
+
+fn payload_reads(payload: &Payload) -> Demand {
+    match payload {
+        Payload::Value(_) => Demand::none(),
+        Payload::Object(entries) => entries.iter().fold(Demand::none(), |demand, (_, part)| {
+            demand.union(payload_reads(part))
+        }),
+        Payload::Array(parts) => parts.iter().fold(Demand::none(), |demand, part| {
+            demand.union(payload_reads(part))
+        }),
+        Payload::Path(path) => path_reads(path),
+        Payload::Call(call) => call
+            .paths()
+            .into_iter()
+            .fold(Demand::none(), |demand, path| {
+                demand.union(path_reads(path))
+            }),
+    }
+}
+
+fn condition_reads(condition: &Condition) -> Demand {
+    match condition {
+        Condition::And(rules) | Condition::Or(rules) => {
+            rules.iter().fold(Demand::none(), |demand, rule| {
+                demand.union(condition_reads(rule))
+            })
+        }
+        Condition::Not(rule) => condition_reads(rule),
+        Condition::Compare {
+            variable, operand, ..
+        } => {
+            let demand = path_reads(variable);
+            match operand {
+                Operand::Path(path) => demand.union(path_reads(path)),
+                Operand::Value(_) | Operand::Timestamp(..) => demand,
+            }
+        }
+    }
+}
+
+fn text_reads(text: Option<&Text>) -> Demand {
+    match text {
+        None | Some(Text::Literal(_)) => Demand::none(),
+        Some(Text::Path(path)) => path_reads(path),
+        Some(Text::Call(call)) => call
+            .paths()
+            .into_iter()
+            .fold(Demand::none(), |demand, path| {
+                demand.union(path_reads(path))
+            }),
+    }
+}
+
+/// The demand before an InputPath, given the demand on the effective input. A path that
+/// selects must find what it names, so its first fields are demanded even when nothing
+/// of the effective input is.
+fn through_input_path(path: Option<&InputOutputPath>, effective: Demand) -> Demand {
+    match path {
+        None => effective,
+        Some(InputOutputPath::Null) => Demand::none(),
+        Some(InputOutputPath::Path(path)) if path.is_whole() => effective,
+        Some(InputOutputPath::Path(path)) => path_reads(path),
+    }
+}
+
+/// The demand before an OutputPath (the same rules as InputPath).
+fn through_output_path(path: Option<&InputOutputPath>, output: Demand) -> Demand {
+    through_input_path(path, output)
+}
+
+/// Splits the demand on a ResultPath's product into the demand on the raw state input and
+/// the demand on the result.
+fn through_result_path(path: Option<&ResultPath>, merged: Demand) -> (Demand, Demand) {
+    match path {
+        None => (Demand::none(), merged),
+        Some(ResultPath::Discard) => (merged, Demand::none()),
+        Some(ResultPath::Path(path)) if path.is_whole() => (Demand::none(), merged),
+        Some(ResultPath::Path(path)) => match (path.root(), path.first_fields()) {
+            (Root::Input, Some(names)) if names.len() == 1 => {
+                let name = names[0];
+                let result = if merged.contains(name) {
+                    Demand::All
+                } else {
+                    Demand::none()
+                };
+                // The raw input keeps its other fields; the named one is read too, as the
+                // merge walks into it (and must find an object there).
+                (merged.union(Demand::field(name)), result)
+            }
+            _ => (Demand::All, Demand::All),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The compiled program's input fields (the compiler also rules out the context object).
+    fn fields(definition: &str) -> Option<Vec<String>> {
+        let machine = crate::asl::parse(definition).expect("a valid definition");
+        crate::compile::compile(&machine)
+            .input_fields
+            .map(|fields| fields.iter().map(|field| field.to_string()).collect())
+    }
+
+    #[test]
+    fn the_pass_chain_reads_a_few_fields() {
+        let w1 = include_str!("../../tests/data/workloads/w1-pass-chain.json");
+        assert_eq!(
+            fields(w1),
+            Some(
+                ["detail", "id", "meta", "p1", "p2", "p4"]
+                    .map(String::from)
+                    .to_vec()
+            )
+        );
+    }
+
+    #[test]
+    fn whole_input_observers_demand_everything() {
+        // The end state's output is the input with a field added.
+        assert_eq!(
+            fields(
+                r#"{"StartAt":"A","States":{"A":{"Type":"Pass","Result":1,"ResultPath":"$.r","End":true}}}"#
+            ),
+            None
+        );
+        // `$` read whole by Parameters.
+        assert_eq!(
+            fields(
+                r#"{"StartAt":"A","States":{"A":{"Type":"Pass","Parameters":{"all.$":"$"},"OutputPath":"$.all","End":true}}}"#
+            ),
+            None
+        );
+        // A filter may read the whole document.
+        assert_eq!(
+            fields(
+                r#"{"StartAt":"A","States":{"A":{"Type":"Pass","Parameters":{"x.$":"$.a[?(@.n > 1)]"},"End":true}}}"#
+            ),
+            None
+        );
+        // The context object, Tasks and Waits are not projected.
+        assert_eq!(
+            fields(
+                r#"{"StartAt":"A","States":{"A":{"Type":"Pass","Parameters":{"x.$":"$$.Execution.Input"},"End":true}}}"#
+            ),
+            None
+        );
+        assert_eq!(
+            fields(
+                r#"{"StartAt":"A","States":{"A":{"Type":"Wait","Seconds":1,"OutputPath":"$.a","End":true}}}"#
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn choices_fails_and_paths_add_their_reads() {
+        let definition = r#"{"StartAt":"C","States":{
+            "C":{"Type":"Choice","Choices":[{"Variable":"$.kind","StringEquals":"x","Next":"Out"},
+                 {"Not":{"Variable":"$.n","NumericGreaterThanPath":"$.limit"},"Next":"Bad"}],"Default":"Out"},
+            "Out":{"Type":"Pass","InputPath":"$.body","Parameters":{"v.$":"$.v","f.$":"States.Format('{}', $.w)"},"End":true},
+            "Bad":{"Type":"Fail","ErrorPath":"$.code","Cause":"bad"}}}"#;
+        assert_eq!(
+            fields(definition),
+            Some(
+                ["body", "code", "kind", "limit", "n"]
+                    .map(String::from)
+                    .to_vec()
+            )
+        );
+        // A loop reaches its fixpoint.
+        let looping = r#"{"StartAt":"A","States":{
+            "A":{"Type":"Pass","Parameters":{"n.$":"$.n","x.$":"$.x"},"Next":"C"},
+            "C":{"Type":"Choice","Choices":[{"Variable":"$.n","NumericLessThan":3,"Next":"A"}],"Default":"D"},
+            "D":{"Type":"Succeed","OutputPath":"$.x"}}}"#;
+        assert_eq!(fields(looping), Some(["n", "x"].map(String::from).to_vec()));
+    }
+}
