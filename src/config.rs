@@ -25,6 +25,8 @@ pub struct Config {
     pub tasks: TasksConfig,
     #[serde(default)]
     pub aws: AwsConfig,
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -126,6 +128,15 @@ impl Default for AwsConfig {
     }
 }
 
+/// Metrics and health.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// Where the HTTP listener for `/metrics`, `/healthz` and `/readyz` binds
+    /// (`host:port`); none by default.
+    pub listen: Option<String>,
+}
+
 /// A configuration problem.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -198,6 +209,9 @@ impl Config {
         }
         if let Some(value) = env("STEPSTREAM_MAX_IN_FLIGHT") {
             self.workers.max_in_flight = number("STEPSTREAM_MAX_IN_FLIGHT", value)?;
+        }
+        if let Some(value) = env("STEPSTREAM_TELEMETRY_LISTEN") {
+            self.telemetry.listen = Some(value);
         }
         if let Some(value) = env("STEPSTREAM_TIME_SCALE") {
             self.limits.time_scale = value

@@ -18,5 +18,6 @@ pub mod path;
 pub mod pipeline;
 pub mod pool;
 pub mod tasks;
+pub mod telemetry;
 pub mod time;
 pub mod vm;

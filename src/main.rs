@@ -168,6 +168,9 @@ struct RunArgs {
     /// pipe (consume → produce, commits included) around the engine.
     #[arg(long)]
     no_op: bool,
+    /// Serves /metrics (Prometheus), /healthz and /readyz on this address (host:port).
+    #[arg(long)]
+    telemetry_listen: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -505,6 +508,9 @@ fn run_config(args: &RunArgs) -> Result<Config, Failure> {
     if let Some(max) = args.max_in_flight {
         config.workers.max_in_flight = max;
     }
+    if let Some(listen) = &args.telemetry_listen {
+        config.telemetry.listen = Some(listen.clone());
+    }
     config.check().map_err(usage)?;
     Ok(config)
 }
@@ -554,6 +560,16 @@ fn run_command(args: RunArgs) -> Result<u8, Failure> {
     if config.workers.count > 0 {
         pool.workers = config.workers.count;
     }
+    let ready = Arc::new(AtomicBool::new(source == Source::Stdin));
+    if let Some(listen) = &config.telemetry.listen {
+        let handle = stepstream::telemetry::install().map_err(usage)?;
+        let listener = stepstream::telemetry::Listener::start(listen, handle, Arc::clone(&ready))
+            .map_err(usage)?;
+        eprintln!(
+            "stepstream: metrics on http://{}/metrics (health /healthz, readiness /readyz)",
+            listener.address
+        );
+    }
     let started = Instant::now();
     let summary = if source == Source::Stdin {
         let options = LineOptions {
@@ -581,11 +597,20 @@ fn run_command(args: RunArgs) -> Result<u8, Failure> {
                 message: format!("cannot handle signals: {err}"),
             })?;
         }
+        let mut connection = config.kafka.clone();
+        if config.telemetry.listen.is_some() {
+            // librdkafka's statistics carry the consumer lag per partition.
+            connection
+                .consumer
+                .entry("statistics.interval.ms".into())
+                .or_insert_with(|| "5000".into());
+        }
         let kafka = KafkaOptions {
-            connection: config.kafka.clone(),
+            connection,
             max_in_flight: config.workers.max_in_flight,
             max_in_flight_bytes: config.workers.max_in_flight_bytes,
             shutdown_grace: Duration::from_secs(config.workers.shutdown_grace_seconds),
+            ready: Arc::clone(&ready),
         };
         eprintln!(
             "stepstream: consuming {} from {} as group {}",
@@ -654,6 +679,7 @@ fn bench_command(args: BenchArgs) -> Result<u8, Failure> {
         workers: args.workers,
         max_in_flight: args.max_in_flight,
         no_op: false,
+        telemetry_listen: None,
     };
     let config = run_config(&run_args)?;
     let (events, inputs) = match (&args.inputs, &args.event) {

@@ -430,7 +430,12 @@ fn run_case(case: &Value) -> Result<Actual, String> {
         };
         let projected = exec::run_json(&program, &text, &plain, inner)
             .map_err(|err| format!("the input does not parse: {err}"))?;
-        let seen = (&projected.status, &projected.output, &projected.error, &projected.cause);
+        let seen = (
+            &projected.status,
+            &projected.output,
+            &projected.error,
+            &projected.cause,
+        );
         if seen != (&result.status, &result.output, &result.error, &result.cause) {
             return Err(format!(
                 "input projection changed the outcome: {seen:?} against {:?}",

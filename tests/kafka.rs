@@ -485,6 +485,8 @@ struct Stage<'a> {
     max_payload_bytes: usize,
     /// librdkafka's `auto.commit.interval.ms` (its default is 5000).
     commit_interval_ms: Option<u64>,
+    /// `[telemetry] listen` and librdkafka's `statistics.interval.ms`.
+    telemetry: Option<(String, u64)>,
 }
 
 impl<'a> Stage<'a> {
@@ -497,6 +499,7 @@ impl<'a> Stage<'a> {
             max_in_flight_bytes: None,
             max_payload_bytes: 262_144,
             commit_interval_ms: None,
+            telemetry: None,
         }
     }
 
@@ -513,16 +516,23 @@ impl<'a> Stage<'a> {
             quote(&names.output),
             quote(&names.dead_letters),
         );
+        if self.commit_interval_ms.is_some() || self.telemetry.is_some() {
+            text.push_str("\n[kafka.consumer]\n");
+        }
         if let Some(interval) = self.commit_interval_ms {
-            text.push_str(&format!(
-                "\n[kafka.consumer]\n\"auto.commit.interval.ms\" = \"{interval}\"\n"
-            ));
+            text.push_str(&format!("\"auto.commit.interval.ms\" = \"{interval}\"\n"));
+        }
+        if let Some((_, statistics)) = &self.telemetry {
+            text.push_str(&format!("\"statistics.interval.ms\" = \"{statistics}\"\n"));
         }
         text.push_str(&format!(
             "\n[workers]\ncount = 1\nmax_in_flight = {}\nshutdown_grace_seconds = 3\n\n[limits]\ntime_scale = {:?}\n\
              max_payload_bytes = {}\n",
             self.max_in_flight, self.time_scale, self.max_payload_bytes
         ));
+        if let Some((listen, _)) = &self.telemetry {
+            text.push_str(&format!("\n[telemetry]\nlisten = {}\n", quote(listen)));
+        }
         if let Some(bytes) = self.max_in_flight_bytes {
             text = text.replace(
                 "shutdown_grace_seconds = 3\n",
@@ -548,7 +558,8 @@ struct Daemon {
 }
 
 /// Environment overrides that would redirect the daemon away from the test's own topics.
-const OVERRIDES: [&str; 8] = [
+const OVERRIDES: [&str; 9] = [
+    "STEPSTREAM_TELEMETRY_LISTEN",
     "STEPSTREAM_GROUP_ID",
     "STEPSTREAM_INPUT_TOPICS",
     "STEPSTREAM_OUTPUT_TOPIC",
@@ -987,6 +998,110 @@ fn commits_stop_at_the_watermark() {
          after the quick ones; {:?} in all",
         started.elapsed()
     );
+}
+
+/// `GET path` on the daemon's telemetry listener: (status line, body).
+fn http_get(address: &str, path: &str) -> Option<(String, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    Some((head.lines().next()?.to_string(), body.to_string()))
+}
+
+/// The value of a metric line `name` (labels included) in a Prometheus text body.
+fn metric(body: &str, name: &str) -> Option<f64> {
+    body.lines().find_map(|line| {
+        line.strip_prefix(name)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+/// With `[telemetry] listen`, the daemon serves /metrics, /healthz and /readyz; the counters
+/// count what the run did and the consumer lag shows per partition.
+#[test]
+fn metrics_and_health_during_a_run() {
+    let Some(brokers) = broker() else { return };
+    let names = Names::new("kafka-metrics");
+    names.create_topics(&brokers, 2);
+    let dir = util::temp_dir("kafka-metrics");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|socket| socket.local_addr())
+        .expect("a free port")
+        .port();
+    let address = format!("127.0.0.1:{port}");
+    let mut stage = Stage::new(&names, util::workloads_dir().join("w1-pass-chain.json"));
+    stage.telemetry = Some((address.clone(), 500));
+    let lines = util::workload_input_lines();
+    let events: Vec<Event> = lines
+        .iter()
+        .take(300)
+        .enumerate()
+        .map(|(n, line)| Event::keyed(&format!("e{n}"), line.as_bytes()))
+        .chain([Event::keyed("bad", "not json")])
+        .collect();
+    produce(&brokers, &names.input, &events);
+    let mut daemon = stage.start(&brokers, &dir, "metrics");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while http_get(&address, "/healthz").is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, _) = http_get(&address, "/healthz").expect("the listener answers");
+    assert!(status.contains("200"), "{status}");
+    let mut results = Collector::new(&brokers, &names, 2);
+    assert!(
+        results.until(Duration::from_secs(60), |records| records.len() >= 301),
+        "{} of 301 results",
+        results.records.len()
+    );
+    let (ready, _) = http_get(&address, "/readyz").expect("the listener answers");
+    assert!(ready.contains("200"), "{ready}");
+    // Counters are flushed once per coordinator round and worker batch, lag every 500 ms.
+    let wanted = [
+        ("stepstream_events_consumed_total", 301.0),
+        ("stepstream_events_produced_total", 300.0),
+        ("stepstream_events_dead_lettered_total", 1.0),
+        ("stepstream_executions_started_total", 300.0),
+        (
+            "stepstream_executions_ended_total{status=\"succeeded\"}",
+            300.0,
+        ),
+        ("stepstream_state_transitions_total", 1500.0),
+        ("stepstream_execution_duration_seconds_count", 300.0),
+        ("stepstream_in_flight", 0.0),
+    ];
+    let mut body = String::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        body = http_get(&address, "/metrics")
+            .map(|(_, body)| body)
+            .unwrap_or_default();
+        let counted = wanted
+            .iter()
+            .all(|(name, value)| metric(&body, name) == Some(*value));
+        if counted && body.contains("stepstream_consumer_lag{") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for (name, value) in wanted {
+        assert_eq!(metric(&body, name), Some(value), "{name} in\n{body}");
+    }
+    let lag = names.input.as_str();
+    assert!(
+        body.lines()
+            .any(|line| line.starts_with("stepstream_consumer_lag{")
+                && line.contains(lag)
+                && line.ends_with(" 0")),
+        "no consumer lag of 0 for {lag} in\n{body}"
+    );
+    daemon.assert_running();
+    daemon.stop_cleanly();
 }
 
 /// `max_in_flight_bytes` bounds the bytes of events in flight: at one byte, the stage holds one

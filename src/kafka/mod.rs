@@ -29,6 +29,7 @@ use crate::pipeline::offsets::Watermark;
 use crate::pipeline::Summary;
 use crate::pool::{Finished, Job, Pool, PoolOptions, Verdict};
 use crate::tasks::TaskHandler;
+use crate::telemetry::StageMetrics;
 
 /// Where the stage reads and writes, librdkafka's settings, and its bounds.
 #[derive(Debug, Clone)]
@@ -42,6 +43,8 @@ pub struct KafkaOptions {
     pub max_in_flight_bytes: usize,
     /// How long to finish in-flight work after a shutdown request.
     pub shutdown_grace: Duration,
+    /// Set while the stage owns partitions (the `/readyz` probe).
+    pub ready: Arc<AtomicBool>,
 }
 
 /// A Kafka problem that stops the stage.
@@ -70,9 +73,15 @@ struct StageContext {
     /// partitions get the same state, as librdkafka keeps a partition's old pause across a
     /// revoke and a later assignment.
     paused: Arc<AtomicBool>,
+    /// Whether the stage owns partitions.
+    ready: Arc<AtomicBool>,
 }
 
-impl ClientContext for StageContext {}
+impl ClientContext for StageContext {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        crate::telemetry::record_lag(&statistics);
+    }
+}
 
 impl ConsumerContext for StageContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -85,6 +94,8 @@ impl ConsumerContext for StageContext {
                     .partitions
                     .remove(&(Arc::from(element.topic()), element.partition()));
             }
+            self.ready
+                .store(!assignment.partitions.is_empty(), Ordering::Relaxed);
         }
     }
 
@@ -107,6 +118,8 @@ impl ConsumerContext for StageContext {
                     },
                 );
             }
+            self.ready
+                .store(!assignment.partitions.is_empty(), Ordering::Relaxed);
         }
     }
 }
@@ -181,6 +194,7 @@ pub fn run_stage(
         consumer_config.create_with_context(StageContext {
             assignment: Arc::clone(&assignment),
             paused: Arc::clone(&paused),
+            ready: Arc::clone(&kafka.ready),
         })?;
     let topics: Vec<&str> = kafka
         .connection
@@ -219,6 +233,7 @@ pub fn run_stage(
         output_topic: Arc::from(kafka.connection.output_topic.as_str()),
         dead_letter_topic: Arc::from(kafka.connection.dead_letter_topic.as_str()),
         summary: Summary::default(),
+        metrics: StageMetrics::new(),
     };
 
     let mut draining_since: Option<Instant> = None;
@@ -249,6 +264,8 @@ pub fn run_stage(
         stage.producer.poll(Duration::ZERO);
         let acknowledged = stage.acknowledge(&acks);
         stage.store_positions();
+        let in_flight = stage.origins.len();
+        stage.metrics.flush(in_flight);
         if idle && produced == 0 && acknowledged == 0 {
             // Nothing moved: wait a little for results or acknowledgements.
             crossbeam_channel::select! {
@@ -287,6 +304,7 @@ struct Stage<'a> {
     output_topic: Arc<str>,
     dead_letter_topic: Arc<str>,
     summary: Summary,
+    metrics: StageMetrics,
 }
 
 /// Refusals of a record before it is rerouted (to the dead-letter topic, or without payload).
@@ -391,6 +409,7 @@ impl Stage<'_> {
             }
         }
         let idle = batch.is_empty();
+        self.metrics.consumed += batch.len() as u64;
         pool.submit(batch);
         idle
     }
@@ -417,6 +436,7 @@ impl Stage<'_> {
         ];
         let (topic, payload) = match finished.verdict {
             Verdict::Succeeded { output } => {
+                self.metrics.produced += 1;
                 headers.push(("stepstream-status", "SUCCEEDED".into()));
                 (Arc::clone(&self.output_topic), output)
             }
@@ -425,6 +445,7 @@ impl Stage<'_> {
                 error,
                 cause,
             } => {
+                self.metrics.dead_lettered += 1;
                 headers.push(("stepstream-status", status.as_str().into()));
                 if let Some(error) = error {
                     headers.push(("stepstream-error", error));
@@ -435,6 +456,7 @@ impl Stage<'_> {
                 (Arc::clone(&self.dead_letter_topic), finished.payload)
             }
             Verdict::Rejected { reason } => {
+                self.metrics.dead_lettered += 1;
                 headers.push(("stepstream-status", "REJECTED".into()));
                 headers.push(("stepstream-cause", reason));
                 (Arc::clone(&self.dead_letter_topic), finished.payload)

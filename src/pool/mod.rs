@@ -20,6 +20,7 @@ use crate::clock::Clock;
 use crate::compile::Program;
 use crate::exec::{stalled, step, ExecOptions, Step};
 use crate::tasks::TaskHandler;
+use crate::telemetry::WorkerMetrics;
 use crate::vm::{Execution, ExecutionInfo, MachineIdentity, Status};
 
 /// One event to run an execution on.
@@ -114,6 +115,7 @@ impl Pool {
                 results: result_sender.clone(),
                 parked: BinaryHeap::new(),
                 slots: Vec::new(),
+                metrics: WorkerMetrics::new(),
                 free: Vec::new(),
                 sequence: 0,
             };
@@ -160,6 +162,8 @@ impl Pool {
 
 /// An execution the worker holds while it waits.
 struct InFlight {
+    /// When the execution started, for the duration metric.
+    started: Instant,
     id: u64,
     name: String,
     payload: Vec<u8>,
@@ -179,6 +183,7 @@ struct Worker {
     /// (real deadline, tie-breaker, slot) of parked executions.
     parked: BinaryHeap<Reverse<(Instant, u64, usize)>>,
     slots: Vec<Option<InFlight>>,
+    metrics: WorkerMetrics,
     free: Vec<usize>,
     sequence: u64,
 }
@@ -210,6 +215,7 @@ impl Worker {
                 }
             }
             self.resume_due();
+            self.metrics.flush();
         }
     }
 
@@ -247,6 +253,10 @@ impl Worker {
                 return;
             }
         };
+        if project {
+            // A second start on the whole input is the same execution.
+            self.metrics.started();
+        }
         let payload_len = payload.len();
         let clock = Clock::new(self.options.time_scale);
         let options = &self.options;
@@ -265,6 +275,7 @@ impl Worker {
         }));
         match started {
             Ok(execution) => self.drive(InFlight {
+                started: Instant::now(),
                 id,
                 name,
                 payload,
@@ -311,6 +322,11 @@ impl Worker {
                         cause: outcome.cause,
                     },
                 };
+                self.metrics.ended(
+                    &verdict,
+                    flight.execution.transitions(),
+                    flight.started.elapsed(),
+                );
                 self.finish(flight.id, flight.name, flight.payload, verdict);
             }
             Ok(Err(wake_at)) => self.park(flight, wake_at),

@@ -264,6 +264,8 @@ pub struct Execution<'p> {
     next_event: u64,
     history: Vec<HistoryEvent>,
     outcome: Option<Outcome>,
+    /// States entered so far (state transitions, for metrics).
+    transitions: u64,
     /// The input was parsed with fields left out ([`Program::input_fields`]).
     projected: bool,
     /// A projected execution did something whose result could depend on the left-out fields
@@ -359,6 +361,7 @@ impl<'p> Execution<'p> {
             next_event: 0,
             history: Vec::new(),
             outcome: None,
+            transitions: 0,
             projected,
             tainted: std::cell::Cell::new(false),
         };
@@ -527,6 +530,11 @@ impl<'p> Execution<'p> {
     /// The history recorded so far (empty unless `Limits::record_history`).
     pub fn history(&self) -> &[HistoryEvent] {
         &self.history
+    }
+
+    /// The states entered so far, in every branch and iteration.
+    pub fn transitions(&self) -> u64 {
+        self.transitions
     }
 
     pub fn info(&self) -> &ExecutionInfo {
@@ -811,6 +819,7 @@ impl<'p> Execution<'p> {
         frame.saved_input =
             (!code.retry.is_empty() || !code.catch.is_empty()).then(|| frame.input.clone());
         let (entered, _) = state_event_types(code.type_name);
+        self.transitions += 1;
         let name = &code.name;
         let input = std::mem::take(&mut self.frames[f as usize].input);
         self.event(
