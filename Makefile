@@ -2,7 +2,7 @@
 CARGO ?= cargo
 EXAMPLE := config/examples/order
 
-.PHONY: help demo run build test check conformance bench bench-kafka golden fmt clippy broker-start broker-stop
+.PHONY: help demo run build test test-long check conformance bench bench-kafka golden fmt clippy broker-start broker-stop
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -19,6 +19,10 @@ run: build ## run the example order workflow locally with mocked tasks (waits sp
 
 test: check broker-start ## formatting, lints and the whole test suite, Kafka tests against the local broker (what CI runs)
 	eval "$$(scripts/kafka-broker.sh env)" && STEPSTREAM_REQUIRE_BROKER=1 $(CARGO) test --release --all-targets
+
+test-long: broker-start ## the long checks CI skips: the crash test with ten SIGKILLs of the daemon
+	eval "$$(scripts/kafka-broker.sh env)" && STEPSTREAM_REQUIRE_BROKER=1 STEPSTREAM_CRASH_KILLS=10 \
+		$(CARGO) test --release --test tests kafka::a_daemon_killed -- --nocapture
 
 check: fmt clippy
 

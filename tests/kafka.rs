@@ -640,6 +640,14 @@ impl Daemon {
         (None, asked.elapsed())
     }
 
+    /// Kills the daemon with SIGKILL, as a crash would, and reaps it.
+    fn crash(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// Stops the daemon and asserts a clean exit with the summary line; returns its stderr.
     fn stop_cleanly(&mut self) -> String {
         let (code, took) = self.stop(Duration::from_secs(20));
@@ -997,6 +1005,95 @@ fn commits_stop_at_the_watermark() {
         "commits_stop_at_the_watermark: committed {early:?} while the slow event waited, 21 after; slow result {slow_after:?} \
          after the quick ones; {:?} in all",
         started.elapsed()
+    );
+}
+
+/// At-least-once under crashes: the daemon is killed with SIGKILL at random moments while it
+/// works through a stream, and restarted each time; in the end every event has a result, and
+/// the repeats stay within what was in flight or not yet committed at each kill. Three kills by
+/// default (each restart waits out the dead member's session, about 9 s);
+/// `STEPSTREAM_CRASH_KILLS=10` (`make test-long`) for the full run.
+#[test]
+fn a_daemon_killed_repeatedly_loses_nothing() {
+    let Some(brokers) = broker() else { return };
+    let started = Instant::now();
+    let names = Names::new("kafka-crash");
+    names.create_topics(&brokers, 4);
+    let dir = util::temp_dir("kafka-crash");
+    // Each event waits 1 s at a tenth of real time: with at most 200 in flight the stage does
+    // about 2,000 events/s, so the stream lasts long enough to be cut many times.
+    let definition = json!({
+        "StartAt": "Hold",
+        "States": {
+            "Hold": {"Type": "Wait", "Seconds": 1, "Next": "Echo"},
+            "Echo": {"Type": "Pass", "Parameters": {"n.$": "$.n"}, "End": true}
+        }
+    });
+    let mut stage = Stage::new(&names, machine(&dir, "crash.json", &definition));
+    stage.time_scale = 0.1;
+    stage.max_in_flight = 200;
+    stage.commit_interval_ms = Some(200);
+    let planned: usize = std::env::var("STEPSTREAM_CRASH_KILLS")
+        .ok()
+        .and_then(|kills| kills.parse().ok())
+        .unwrap_or(3);
+    let total = 600 * planned + 1_000;
+    let events: Vec<Event> = (0..total)
+        .map(|n| Event::keyed(&format!("c{n}"), json!({"n": n}).to_string()))
+        .collect();
+    let produced = produce(&brokers, &names.input, &events);
+    let mut results = Collector::new(&brokers, &names, 4);
+    let mut random = started.elapsed().as_nanos() as u64 | 1;
+    let mut kills = 0;
+    for round in 0..planned {
+        let before = results.records.len();
+        let mut daemon = stage.start(&brokers, &dir, &format!("crash-{round}"));
+        // Kill it once it is working: after its first new result, at a random moment.
+        let working = results.until(Duration::from_secs(30), |records| records.len() > before);
+        daemon.assert_running();
+        assert!(working, "daemon {round} produced nothing within 30 s");
+        random ^= random << 13;
+        random ^= random >> 7;
+        random ^= random << 17;
+        results.poll_for(Duration::from_millis(100 + random % 900));
+        if Collector::positions(&results.records).len() >= total {
+            break;
+        }
+        daemon.crash();
+        kills += 1;
+    }
+    let mut daemon = stage.start(&brokers, &dir, "crash-final");
+    let complete = results.until(Duration::from_secs(120), |records| {
+        Collector::positions(records).len() >= total
+    });
+    daemon.assert_running();
+    results.poll_for(Duration::from_millis(500));
+    daemon.stop_cleanly();
+    let (counts, strays) = tally(&results.records, &names, &produced);
+    assert!(
+        strays.is_empty(),
+        "results that point at no event: {strays:#?}"
+    );
+    let lost = counts.iter().filter(|&&count| count == 0).count();
+    let duplicates: usize = counts.iter().map(|&count| count.saturating_sub(1)).sum();
+    eprintln!(
+        "a_daemon_killed_repeatedly_loses_nothing: {kills} kills, {total} events, {lost} lost, \
+         {duplicates} duplicates; {:?} in all",
+        started.elapsed()
+    );
+    assert!(
+        complete && lost == 0,
+        "{lost} events without a result after {kills} kills"
+    );
+    assert!(
+        kills * 2 >= planned,
+        "only {kills} of {planned} kills happened before the stream ended"
+    );
+    // At a kill, what can be repeated is what was in flight (200) plus what finished since the
+    // last commit (200 ms at about 2,000 events/s), on each of the kills.
+    assert!(
+        duplicates <= kills * 1_000,
+        "{duplicates} duplicates after {kills} kills"
     );
 }
 
