@@ -19,5 +19,6 @@ pub mod pipeline;
 pub mod pool;
 pub mod tasks;
 pub mod telemetry;
+pub mod teststate;
 pub mod time;
 pub mod vm;

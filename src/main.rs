@@ -62,6 +62,10 @@ enum Command {
     /// Runs one execution and prints a StartSyncExecution-shaped result
     /// (exit 0 succeeded, 1 failed or timed out, 2 invalid definition or usage).
     Exec(ExecArgs),
+    /// Runs one state alone, as AWS TestState does, and prints its result: output, error,
+    /// next state, status and (at DEBUG) the value after each data-flow stage
+    /// (exit 0 succeeded or caught, 1 failed or retriable, 2 usage).
+    TestState(TestStateArgs),
     /// Runs the pipeline stage: one execution per event, outputs and dead letters out.
     Run(RunArgs),
     /// Measures a pipeline through a real broker (the stage beside a no-op pipe), or the
@@ -108,6 +112,33 @@ struct ExecArgs {
     /// Adds the execution's history events to the result.
     #[arg(long)]
     history: bool,
+}
+
+#[derive(clap::Args)]
+struct TestStateArgs {
+    #[command(flatten)]
+    machine: MachineArgs,
+    /// The state to run (a top-level state of the definition).
+    #[arg(long)]
+    state: String,
+    /// The state's input as JSON text.
+    #[arg(long, conflicts_with = "input_file")]
+    input: Option<String>,
+    /// File holding the state's input.
+    #[arg(long)]
+    input_file: Option<PathBuf>,
+    /// INFO (result only), DEBUG (and every data-flow stage) or TRACE.
+    #[arg(long, default_value = "DEBUG")]
+    inspection_level: String,
+    /// The Task's result, as JSON text (instead of calling its resource).
+    #[arg(long, conflicts_with_all = ["mock_error", "mock_config"])]
+    mock_result: Option<String>,
+    /// The Task's error name (instead of calling its resource).
+    #[arg(long, conflicts_with = "mock_config")]
+    mock_error: Option<String>,
+    /// The cause that goes with --mock-error.
+    #[arg(long, requires = "mock_error")]
+    mock_cause: Option<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -270,6 +301,7 @@ fn main() -> ExitCode {
         Command::Validate { files } => validate(&files),
         Command::Compile { file, dump } => compile_file(&file, dump),
         Command::Exec(args) => exec_command(args),
+        Command::TestState(args) => test_state_command(args),
         Command::Run(args) => run_command(args),
         Command::Bench(args) => bench_command(args),
     };
@@ -420,6 +452,46 @@ fn exec_command(args: ExecArgs) -> Result<u8, Failure> {
         0
     } else {
         1
+    })
+}
+
+fn test_state_command(args: TestStateArgs) -> Result<u8, Failure> {
+    use stepstream::teststate::{self, InspectionLevel, Mocked};
+    let machine = &args.machine;
+    machine.check()?;
+    let level = InspectionLevel::parse(&args.inspection_level).map_err(usage)?;
+    let program = load_program(&machine.file)?;
+    let input_text = match (&args.input, &args.input_file) {
+        (Some(text), _) => text.clone(),
+        (None, Some(path)) => read(path)?,
+        (None, None) => "{}".to_string(),
+    };
+    let input: Value = json::from_str(&input_text)
+        .map_err(|err| usage(format!("the input is not valid JSON: {err}")))?;
+    let state_machine = machine.state_machine_name();
+    let handler: Arc<dyn TaskHandler> = match (&args.mock_result, &args.mock_error) {
+        (Some(text), _) => Arc::new(Mocked(Ok(json::from_str(text)
+            .map_err(|err| usage(format!("--mock-result is not valid JSON: {err}")))?))),
+        (None, Some(error)) => Arc::new(Mocked(Err(stepstream::tasks::Fault {
+            error: Some(error.clone()),
+            cause: args.mock_cause.clone(),
+        }))),
+        (None, None) => machine.task_handler(&state_machine)?,
+    };
+    let options = machine.options(state_machine);
+    let response = teststate::run(
+        &program,
+        &args.state,
+        input,
+        &options,
+        handler.as_ref(),
+        level,
+    )
+    .map_err(usage)?;
+    out!("{}", json::to_string_pretty(&response));
+    Ok(match response["status"].as_str() {
+        Some("SUCCEEDED" | "CAUGHT_ERROR") => 0,
+        _ => 1,
     })
 }
 

@@ -599,3 +599,131 @@ fn bench_generates_events_from_a_template_and_checks_its_arguments() {
     ])
     .assert_code(2);
 }
+
+/// A Task with Parameters, ResultSelector, ResultPath, a retrier and a catcher, then a Choice.
+fn test_state_machine() -> PathBuf {
+    let dir = util::temp_dir("cli-test-state");
+    write_definition(
+        &dir,
+        "charge",
+        &json!({"StartAt": "Charge", "States": {
+            "Charge": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"amount.$": "$.amount"}, "ResultSelector": {"ok.$": "$.Payload.ok"},
+                "ResultPath": "$.charge",
+                "Retry": [{"ErrorEquals": ["Busy"], "IntervalSeconds": 2, "MaxAttempts": 3}],
+                "Catch": [{"ErrorEquals": ["Declined"], "ResultPath": "$.error", "Next": "Refuse"}],
+                "Next": "Route"},
+            "Route": {"Type": "Choice", "Choices": [{"Variable": "$.amount", "NumericGreaterThan": 100, "Next": "Big"}], "Default": "Done"},
+            "Big": {"Type": "Pass", "End": true},
+            "Done": {"Type": "Succeed"},
+            "Refuse": {"Type": "Fail", "Error": "Refused"}}}),
+    )
+}
+
+fn test_state(args: &[&str]) -> util::BinaryRun {
+    let machine = test_state_machine();
+    let mut all: Vec<&std::ffi::OsStr> = vec!["test-state".as_ref(), machine.as_os_str()];
+    all.extend(args.iter().map(std::ffi::OsStr::new));
+    stepstream(all)
+}
+
+#[test]
+fn test_state_shows_every_data_flow_stage_and_the_next_state() {
+    let run = test_state(&[
+        "--state",
+        "Charge",
+        "--input",
+        r#"{"amount": 5}"#,
+        "--mock-result",
+        r#"{"Payload": {"ok": true}, "StatusCode": 200}"#,
+    ]);
+    run.assert_code(0);
+    let response = run.stdout_json();
+    assert_eq!(response["status"], "SUCCEEDED");
+    assert_eq!(response["nextState"], "Route");
+    assert_eq!(response["output"], r#"{"amount":5,"charge":{"ok":true}}"#);
+    let data = &response["inspectionData"];
+    assert_eq!(data["input"], r#"{"amount":5}"#);
+    assert_eq!(data["afterInputPath"], r#"{"amount":5}"#);
+    assert_eq!(data["afterParameters"], r#"{"amount":5}"#);
+    assert_eq!(
+        data["result"],
+        r#"{"Payload":{"ok":true},"StatusCode":200}"#
+    );
+    assert_eq!(data["afterResultSelector"], r#"{"ok":true}"#);
+    assert_eq!(
+        data["afterResultPath"],
+        r#"{"amount":5,"charge":{"ok":true}}"#
+    );
+    // INFO leaves the stages out.
+    let run = test_state(&[
+        "--state",
+        "Route",
+        "--input",
+        r#"{"amount": 500}"#,
+        "--inspection-level",
+        "info",
+    ]);
+    run.assert_code(0);
+    let response = run.stdout_json();
+    assert_eq!(response["nextState"], "Big");
+    assert!(
+        response.get("inspectionData").is_none(),
+        "{}",
+        run.describe()
+    );
+}
+
+#[test]
+fn test_state_reports_retriable_caught_and_failed_errors() {
+    let run = test_state(&[
+        "--state",
+        "Charge",
+        "--input",
+        r#"{"amount": 5}"#,
+        "--mock-error",
+        "Busy",
+        "--mock-cause",
+        "try later",
+    ]);
+    run.assert_code(1);
+    let response = run.stdout_json();
+    assert_eq!(response["status"], "RETRIABLE");
+    assert_eq!(response["error"], "Busy");
+    assert_eq!(response["cause"], "try later");
+    assert_eq!(response["inspectionData"]["errorDetails"]["retryIndex"], 0);
+    assert_eq!(
+        response["inspectionData"]["errorDetails"]["retryBackoffIntervalSeconds"],
+        2
+    );
+    assert!(response.get("nextState").is_none());
+
+    let run = test_state(&[
+        "--state",
+        "Charge",
+        "--input",
+        r#"{"amount": 5}"#,
+        "--mock-error",
+        "Declined",
+    ]);
+    run.assert_code(0);
+    let response = run.stdout_json();
+    assert_eq!(response["status"], "CAUGHT_ERROR");
+    assert_eq!(response["nextState"], "Refuse");
+    assert_eq!(
+        response["output"],
+        r#"{"amount":5,"error":{"Error":"Declined"}}"#
+    );
+    assert_eq!(response["inspectionData"]["errorDetails"]["catchIndex"], 0);
+
+    let run = test_state(&["--state", "Refuse"]);
+    run.assert_code(1);
+    let response = run.stdout_json();
+    assert_eq!(response["status"], "FAILED");
+    assert_eq!(response["error"], "Refused");
+
+    test_state(&["--state", "Nope"])
+        .assert_code(2)
+        .assert_output_contains("no top-level state named \"Nope\"");
+    test_state(&["--state", "Route", "--inspection-level", "LOUD"]).assert_code(2);
+}

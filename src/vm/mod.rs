@@ -266,12 +266,59 @@ pub struct Execution<'p> {
     outcome: Option<Outcome>,
     /// States entered so far (state transitions, for metrics).
     transitions: u64,
+    /// Set when one state runs alone ([`Execution::for_state`]).
+    single: Option<Box<SingleState>>,
     /// The input was parsed with fields left out ([`Program::input_fields`]).
     projected: bool,
     /// A projected execution did something whose result could depend on the left-out fields
     /// (an engine error whose cause may quote the input, a payload near the size limit); its
     /// outcome must not be used: it is run again on the whole input.
     tainted: std::cell::Cell<bool>,
+}
+
+/// How a state run alone ended (AWS TestState's `status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SingleStatus {
+    Succeeded,
+    Failed,
+    /// The error matched a retrier with attempts left.
+    Retriable,
+    /// The error was caught; the output is the catcher's.
+    CaughtError,
+}
+
+impl SingleStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SingleStatus::Succeeded => "SUCCEEDED",
+            SingleStatus::Failed => "FAILED",
+            SingleStatus::Retriable => "RETRIABLE",
+            SingleStatus::CaughtError => "CAUGHT_ERROR",
+        }
+    }
+}
+
+/// What a state run alone did: where it would go next, and the value after each stage of its
+/// data flow (`afterInputPath`, `afterParameters`, `result`, `afterResultSelector`,
+/// `afterResultPath`), in that order.
+#[derive(Debug, Clone, Default)]
+pub struct SingleState {
+    pub status: Option<SingleStatus>,
+    pub next_state: Option<String>,
+    pub stages: Vec<(&'static str, Value)>,
+    /// The retrier that would retry (index, back-off in seconds).
+    pub retry: Option<(usize, f64)>,
+    /// The catcher that caught the error.
+    pub catch_index: Option<usize>,
+}
+
+impl SingleState {
+    fn record(&mut self, stage: &'static str, value: &Value) {
+        match self.stages.iter_mut().find(|(name, _)| *name == stage) {
+            Some(slot) => slot.1 = value.clone(),
+            None => self.stages.push((stage, value.clone())),
+        }
+    }
 }
 
 /// Errors `States.ALL` and `States.TaskFailed` do not match; `States.Runtime` is not even
@@ -315,6 +362,33 @@ impl<'p> Execution<'p> {
     ) -> Execution<'p> {
         let bound = crate::json::size_bound(raw_len);
         Execution::start(program, input, Some(bound), info, limits, true)
+    }
+
+    /// Runs one state alone on `input`, as AWS's TestState does: the execution ends when the
+    /// state leaves (its next state is noted, not entered), when an error would be retried,
+    /// or when a catcher takes it; [`single_state`](Self::single_state) tells what happened.
+    pub fn for_state(
+        program: &'p Program,
+        state: crate::compile::StateId,
+        input: Value,
+        info: ExecutionInfo,
+        limits: Limits,
+    ) -> Execution<'p> {
+        let mut execution = Execution::start(program, Value::Null, None, info, limits, false);
+        // `start` queued the program's first state; run the chosen one instead.
+        execution.frames.clear();
+        execution.queue.clear();
+        execution.free.clear();
+        execution.single = Some(Box::default());
+        execution.input_copy = program.uses_context.then(|| input.clone());
+        let size = payload_size(&input);
+        execution.spawn(crate::compile::Body { start: state }, input, size, None);
+        execution
+    }
+
+    /// What a state run alone did ([`for_state`](Self::for_state)).
+    pub fn single_state(&self) -> Option<&SingleState> {
+        self.single.as_deref()
     }
 
     /// Whether this execution ran on a projected input and its outcome must be recomputed
@@ -362,6 +436,7 @@ impl<'p> Execution<'p> {
             history: Vec::new(),
             outcome: None,
             transitions: 0,
+            single: None,
             projected,
             tainted: std::cell::Cell::new(false),
         };
@@ -504,6 +579,9 @@ impl<'p> Execution<'p> {
                     ),
                 }
                 self.frames[f as usize].work_bound = payload_size(&value);
+                if let Some(single) = self.single.as_deref_mut() {
+                    single.record("result", &value);
+                }
                 self.frames[f as usize].work = value;
             }
             Err(fault) => {
@@ -784,8 +862,48 @@ impl<'p> Execution<'p> {
                 },
                 Op::Fail(index) => self.fail_state(f, index),
             };
+            if let (Some(single), Flow::Continue) = (self.single.as_deref_mut(), &flow) {
+                let work = &self.frames[f as usize].work;
+                match program.ops[pc as usize] {
+                    Op::TakeInput | Op::CopyInput | Op::InputPath(_) | Op::InputNull => {
+                        single.record("afterInputPath", work)
+                    }
+                    Op::SelectParameters { path, .. } => {
+                        let frame = &self.frames[f as usize];
+                        if let Ok(selected) = program.paths[path as usize].select(&frame.input) {
+                            single.record("afterInputPath", &selected);
+                        }
+                        single.record("afterParameters", work);
+                    }
+                    Op::Parameters(_, source) => {
+                        if source == Source::Input
+                            && !single
+                                .stages
+                                .iter()
+                                .any(|(name, _)| *name == "afterInputPath")
+                        {
+                            single.record("afterInputPath", &self.frames[f as usize].input);
+                        }
+                        single.record("afterParameters", work);
+                    }
+                    Op::Const(_) => single.record("result", work),
+                    Op::ResultSelector(_) => single.record("afterResultSelector", work),
+                    Op::ResultPut(_) | Op::ResultDiscard => single.record("afterResultPath", work),
+                    _ => {}
+                }
+            }
             match flow {
                 Flow::Continue => {}
+                Flow::Jump(state)
+                    if self.single.is_some() && self.frames[f as usize].parent.is_none() =>
+                {
+                    if let Some(single) = self.single.as_deref_mut() {
+                        single.next_state = Some(program.state(state).name.to_string());
+                    }
+                    let output = std::mem::take(&mut self.frames[f as usize].work);
+                    self.finish_frame(f, Ok(output));
+                    return;
+                }
                 Flow::Jump(state) => self.frames[f as usize].pc = program.state(state).entry,
                 Flow::Park => return,
                 Flow::Finish => {
@@ -1666,6 +1784,14 @@ impl<'p> Execution<'p> {
                 if retrier.full_jitter {
                     delay *= fastrand::f64();
                 }
+                if self.frames[f as usize].parent.is_none() {
+                    if let Some(single) = self.single.as_deref_mut() {
+                        single.status = Some(SingleStatus::Retriable);
+                        single.retry = Some((position, delay / 1000.0));
+                        self.finish_execution(Err(fault));
+                        return;
+                    }
+                }
                 let frame = &mut self.frames[f as usize];
                 frame.retries[position] += 1;
                 frame.retry_total += 1;
@@ -1710,6 +1836,19 @@ impl<'p> Execution<'p> {
                     if let Err(fault) = self.exit(f) {
                         self.finish_execution(Err(fault));
                         return;
+                    }
+                    if self.frames[f as usize].parent.is_none() {
+                        if let Some(single) = self.single.as_deref_mut() {
+                            single.status = Some(SingleStatus::CaughtError);
+                            single.next_state = Some(program.state(catcher.next).name.to_string());
+                            single.catch_index = code
+                                .catch
+                                .iter()
+                                .position(|other| std::ptr::eq(other, catcher));
+                            let output = std::mem::take(&mut self.frames[f as usize].work);
+                            self.finish_frame(f, Ok(output));
+                            return;
+                        }
                     }
                     self.frames[f as usize].pc = program.state(catcher.next).entry;
                 }
