@@ -2,7 +2,7 @@
 CARGO ?= cargo
 EXAMPLE := config/examples/order
 
-.PHONY: help demo run build test test-long check conformance bench bench-kafka golden fmt clippy broker-start broker-stop
+.PHONY: help demo run build test test-long check conformance jsonata-suite bench bench-kafka golden fmt clippy broker-start broker-stop
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -34,6 +34,9 @@ clippy: ## lints, warnings are errors
 
 conformance: ## the AWS-recorded conformance cases, with pass rates by feature
 	CONFORMANCE_REPORT=1 $(CARGO) test --release --test tests conformance -- --nocapture
+
+jsonata-suite: ## the JSONata reference test suite against the JSONata engine, with pass rates by group
+	JSONATA_SUITE_VERBOSE=1 $(CARGO) test --release --test jsonata_suite -- --nocapture
 
 golden: ## regenerate the golden bytecode dumps after an intended compiler change
 	UPDATE_GOLDEN=1 $(CARGO) test --release --test tests golden

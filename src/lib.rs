@@ -13,6 +13,7 @@ pub mod config;
 pub mod exec;
 pub mod intrinsics;
 pub mod json;
+pub mod jsonata;
 pub mod kafka;
 pub mod path;
 pub mod pipeline;
