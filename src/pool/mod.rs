@@ -116,6 +116,7 @@ impl Pool {
                 parked: BinaryHeap::new(),
                 slots: Vec::new(),
                 metrics: WorkerMetrics::new(),
+                epoch: Instant::now(),
                 free: Vec::new(),
                 sequence: 0,
             };
@@ -184,6 +185,8 @@ struct Worker {
     parked: BinaryHeap<Reverse<(Instant, u64, usize)>>,
     slots: Vec<Option<InFlight>>,
     metrics: WorkerMetrics,
+    /// A fixed instant standing in for start times when metrics are off.
+    epoch: Instant,
     free: Vec<usize>,
     sequence: u64,
 }
@@ -275,7 +278,11 @@ impl Worker {
         }));
         match started {
             Ok(execution) => self.drive(InFlight {
-                started: Instant::now(),
+                started: if self.metrics.enabled {
+                    Instant::now()
+                } else {
+                    self.epoch
+                },
                 id,
                 name,
                 payload,
@@ -322,11 +329,13 @@ impl Worker {
                         cause: outcome.cause,
                     },
                 };
-                self.metrics.ended(
-                    &verdict,
-                    flight.execution.transitions(),
-                    flight.started.elapsed(),
-                );
+                if self.metrics.enabled {
+                    self.metrics.ended(
+                        &verdict,
+                        flight.execution.transitions(),
+                        flight.started.elapsed(),
+                    );
+                }
                 self.finish(flight.id, flight.name, flight.payload, verdict);
             }
             Ok(Err(wake_at)) => self.park(flight, wake_at),

@@ -160,8 +160,15 @@ fn answer(stream: TcpStream, handle: &PrometheusHandle, ready: &AtomicBool) -> s
     stream.flush()
 }
 
+/// Whether a recorder is installed: without one, counting is skipped altogether.
+pub fn enabled() -> bool {
+    HANDLE.get().is_some()
+}
+
 /// A worker's counts since its last flush.
 pub struct WorkerMetrics {
+    /// Whether anything is recorded (a recorder was installed before the worker started).
+    pub enabled: bool,
     started: u64,
     succeeded: u64,
     failed: u64,
@@ -183,6 +190,7 @@ struct WorkerHandles {
 impl WorkerMetrics {
     pub fn new() -> WorkerMetrics {
         WorkerMetrics {
+            enabled: enabled(),
             started: 0,
             succeeded: 0,
             failed: 0,
@@ -221,6 +229,9 @@ impl WorkerMetrics {
 
     /// Adds the counts to the registry and starts again from zero.
     pub fn flush(&mut self) {
+        if !self.enabled {
+            return;
+        }
         let handles = &self.handles;
         for (count, counter) in [
             (&mut self.started, &handles.started),
@@ -248,6 +259,7 @@ impl Default for WorkerMetrics {
 
 /// The Kafka coordinator's counts since its last flush.
 pub struct StageMetrics {
+    enabled: bool,
     pub consumed: u64,
     pub produced: u64,
     pub dead_lettered: u64,
@@ -258,6 +270,7 @@ pub struct StageMetrics {
 impl StageMetrics {
     pub fn new() -> StageMetrics {
         StageMetrics {
+            enabled: enabled(),
             consumed: 0,
             produced: 0,
             dead_lettered: 0,
@@ -272,6 +285,9 @@ impl StageMetrics {
 
     /// Adds the counts to the registry and sets the in-flight gauge.
     pub fn flush(&mut self, in_flight: usize) {
+        if !self.enabled {
+            return;
+        }
         for (count, counter) in [
             &mut self.consumed,
             &mut self.produced,
