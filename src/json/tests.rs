@@ -949,10 +949,28 @@ fn next_random(state: &mut u64) -> u64 {
     state.wrapping_mul(0x2545_f491_4f6c_dd1d)
 }
 
+/// A copy of `document` with one to three bytes replaced, inserted or removed, or cut short.
+fn damaged(document: &[u8], state: &mut u64) -> Vec<u8> {
+    const BYTES: &[u8] = b"{}[]\",:\\/ -+.eE0123456789tfnulx\n\t\xff\xc3\xa9\x00\x1fu";
+    let mut document = document.to_vec();
+    for _ in 0..1 + next_random(state) % 3 {
+        let at = (next_random(state) % (document.len() as u64 + 1)) as usize;
+        let byte = BYTES[(next_random(state) % BYTES.len() as u64) as usize];
+        match next_random(state) % 4 {
+            0 if at < document.len() => document[at] = byte,
+            1 => document.insert(at, byte),
+            2 if at < document.len() => {
+                document.remove(at);
+            }
+            _ => document.truncate(at),
+        }
+    }
+    document
+}
+
 /// Damaged documents (bytes replaced, inserted, removed, cut) fail or parse as in serde_json.
 #[test]
 fn damaged_documents_agree_with_serde_json() {
-    const BYTES: &[u8] = b"{}[]\",:\\/ -+.eE0123456789tfnulx\n\t\xff\xc3\xa9\x00\x1fu";
     let mut documents: Vec<Vec<u8>> = workload_lines().into_iter().take(60).collect();
     documents.extend(
         [
@@ -965,19 +983,7 @@ fn damaged_documents_agree_with_serde_json() {
     let mut state = 0x1234_5678_9abc_def1_u64;
     let mut parsed = 0;
     for round in 0..30_000 {
-        let mut document = documents[round % documents.len()].clone();
-        for _ in 0..1 + next_random(&mut state) % 3 {
-            let at = (next_random(&mut state) % (document.len() as u64 + 1)) as usize;
-            let byte = BYTES[(next_random(&mut state) % BYTES.len() as u64) as usize];
-            match next_random(&mut state) % 4 {
-                0 if at < document.len() => document[at] = byte,
-                1 => document.insert(at, byte),
-                2 if at < document.len() => {
-                    document.remove(at);
-                }
-                _ => document.truncate(at),
-            }
-        }
+        let document = damaged(&documents[round % documents.len()], &mut state);
         if agree(&document).is_some() {
             parsed += 1;
         }
@@ -1074,7 +1080,6 @@ fn keeping_some_fields_agrees_with_the_full_parse() {
     for text in MALFORMED {
         assert!(!check(text.as_bytes(), &keep), "{text:?} should not parse");
     }
-    const BYTES: &[u8] = b"{}[]\",:\\/ -+.eE0123456789tfnulx\n\t\xff\xc3\xa9\x00\x1fu";
     let mut documents: Vec<Vec<u8>> = workload_lines().into_iter().take(40).collect();
     documents.extend(
         [
@@ -1091,19 +1096,7 @@ fn keeping_some_fields_agrees_with_the_full_parse() {
     let mut state = 0x0bad_cafe_1234_5678_u64;
     let mut parsed = 0;
     for round in 0..20_000 {
-        let mut document = documents[round % documents.len()].clone();
-        for _ in 0..1 + next_random(&mut state) % 3 {
-            let at = (next_random(&mut state) % (document.len() as u64 + 1)) as usize;
-            let byte = BYTES[(next_random(&mut state) % BYTES.len() as u64) as usize];
-            match next_random(&mut state) % 4 {
-                0 if at < document.len() => document[at] = byte,
-                1 => document.insert(at, byte),
-                2 if at < document.len() => {
-                    document.remove(at);
-                }
-                _ => document.truncate(at),
-            }
-        }
+        let document = damaged(&documents[round % documents.len()], &mut state);
         if check(&document, &keep) {
             parsed += 1;
         }
