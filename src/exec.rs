@@ -171,11 +171,14 @@ pub fn run_json(
         let (value, projected) = json::from_slice_keeping(input, fields)?;
         let clock = Clock::new(options.time_scale.max(0.0));
         let info = options.info(clock.now());
-        let execution = if projected {
-            Execution::from_projected(program, value, input.len(), info, options.limits())
-        } else {
-            Execution::from_raw(program, value, input.len(), info, options.limits())
-        };
+        let execution = Execution::from_raw(
+            program,
+            value,
+            input.len(),
+            projected,
+            info,
+            options.limits(),
+        );
         let (result, tainted) = finish(execution, clock, options, tasks);
         if !tainted {
             return Ok(result);
@@ -184,7 +187,7 @@ pub fn run_json(
     let value = json::from_slice(input)?;
     let clock = Clock::new(options.time_scale.max(0.0));
     let info = options.info(clock.now());
-    let execution = Execution::from_raw(program, value, input.len(), info, options.limits());
+    let execution = Execution::from_raw(program, value, input.len(), false, info, options.limits());
     Ok(finish(execution, clock, options, tasks).0)
 }
 

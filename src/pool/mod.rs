@@ -270,11 +270,14 @@ impl Worker {
                 machine: Arc::clone(machine),
                 start_ms: clock.now(),
             };
-            if projected {
-                Execution::from_projected(program, input, payload_len, info, options.limits())
-            } else {
-                Execution::from_raw(program, input, payload_len, info, options.limits())
-            }
+            Execution::from_raw(
+                program,
+                input,
+                payload_len,
+                projected,
+                info,
+                options.limits(),
+            )
         }));
         match started {
             Ok(execution) => self.drive(InFlight {

@@ -338,30 +338,20 @@ impl<'p> Execution<'p> {
 
     /// Starts an execution whose input was parsed from `raw_len` bytes of JSON text. Its size
     /// is bounded from that length ([`crate::json::size_bound`]) instead of measured, unless
-    /// the bound exceeds the payload limit.
+    /// the bound exceeds the payload limit. `projected` says the input was parsed with only
+    /// the program's [`input_fields`](Program::input_fields) (`json::from_slice_keeping`);
+    /// if the outcome could then differ from the whole input's,
+    /// [`is_tainted`](Self::is_tainted) says so.
     pub fn from_raw(
         program: &'p Program,
         input: Value,
         raw_len: usize,
+        projected: bool,
         info: ExecutionInfo,
         limits: Limits,
     ) -> Execution<'p> {
         let bound = crate::json::size_bound(raw_len);
-        Execution::start(program, input, Some(bound), info, limits, false)
-    }
-
-    /// Like [`from_raw`](Self::from_raw), for an input parsed with only the program's
-    /// [`input_fields`](Program::input_fields) (`json::from_slice_keeping`). If the outcome
-    /// could differ from the whole input's, [`is_tainted`](Self::is_tainted) says so.
-    pub fn from_projected(
-        program: &'p Program,
-        input: Value,
-        raw_len: usize,
-        info: ExecutionInfo,
-        limits: Limits,
-    ) -> Execution<'p> {
-        let bound = crate::json::size_bound(raw_len);
-        Execution::start(program, input, Some(bound), info, limits, true)
+        Execution::start(program, input, Some(bound), info, limits, projected)
     }
 
     /// Runs one state alone on `input`, as AWS's TestState does: the execution ends when the
