@@ -656,7 +656,18 @@ fn full_jitter_stays_within_the_computed_delay() {
     let mut below = 0;
     for _ in 0..20 {
         let trace = drive(&definition, json!({}), |_| Err(flaky("Flaky.Error")));
-        assert_eq!(trace.delays.len(), 3, "{trace:?}");
+        assert_eq!(trace.invocations, [0, 1, 2, 3], "{trace:?}");
+        assert_outcome("jitter", &trace.outcome, &failed("Flaky.Error"));
+        // A jittered delay under a millisecond does not sleep at all, so the trace then
+        // holds fewer delays; each one left is still within the largest ceiling.
+        if trace.delays.len() < 3 {
+            assert!(
+                trace.delays.iter().all(|delay| (0..=6_000).contains(delay)),
+                "{trace:?}"
+            );
+            below += 1;
+            continue;
+        }
         for (delay, ceiling) in trace.delays.iter().zip(ceilings) {
             assert!(
                 (0..=ceiling).contains(delay),
@@ -664,7 +675,6 @@ fn full_jitter_stays_within_the_computed_delay() {
             );
             below += usize::from(*delay < ceiling);
         }
-        assert_outcome("jitter", &trace.outcome, &failed("Flaky.Error"));
     }
     assert!(below > 0, "FULL jitter never shortened a delay");
     // NONE is the default and leaves delays alone.
