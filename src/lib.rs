@@ -14,6 +14,7 @@ pub mod exec;
 pub mod intrinsics;
 pub mod json;
 pub mod kafka;
+pub mod logs;
 pub mod path;
 pub mod pipeline;
 pub mod pool;
