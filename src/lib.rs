@@ -15,6 +15,7 @@ pub mod intrinsics;
 pub mod json;
 pub mod jsonata;
 pub mod kafka;
+pub mod logs;
 pub mod path;
 pub mod pipeline;
 pub mod pool;

@@ -12,6 +12,7 @@ use stepstream::json::{self, Value};
 use stepstream::config::Config;
 use stepstream::exec::{self, ExecOptions, Status};
 use stepstream::kafka::{self, KafkaOptions};
+use stepstream::logs::{self, LogLevel, LogOptions};
 use stepstream::pipeline::{self, LineOptions};
 use stepstream::pool::PoolOptions;
 use stepstream::tasks::{mock, MockConfig, TaskHandler};
@@ -112,6 +113,18 @@ struct ExecArgs {
     /// Adds the execution's history events to the result.
     #[arg(long)]
     history: bool,
+    /// Prints the log records of the execution's history events to standard error, one JSON
+    /// line each, as an Express workflow writes them to CloudWatch Logs.
+    #[arg(long)]
+    logs: bool,
+    /// Which events --logs prints: ALL, ERROR (failures, aborts and time-outs), FATAL (the
+    /// execution's failure, time-out or abort) or OFF.
+    #[arg(long, value_name = "LEVEL", default_value = "ALL", requires = "logs")]
+    log_level: LogLevel,
+    /// Leaves input, output and task parameters out of the --logs records
+    /// (includeExecutionData: false).
+    #[arg(long, requires = "logs")]
+    no_execution_data: bool,
 }
 
 #[derive(clap::Args)]
@@ -438,10 +451,25 @@ fn exec_command(args: ExecArgs) -> Result<u8, Failure> {
     let handler = machine.task_handler(&state_machine)?;
     let options = ExecOptions {
         name: args.name.clone(),
-        record_history: args.history,
+        record_history: args.history || args.logs,
         ..machine.options(state_machine)
     };
     let result = exec::run(&program, input, &options, handler.as_ref());
+    if args.logs {
+        // The records go to stderr, so stdout stays one JSON value (the result) for scripts
+        // and `jq`, and `2>records.jsonl` keeps exactly what the log group would receive.
+        let log_options = LogOptions {
+            level: args.log_level,
+            include_execution_data: !args.no_execution_data,
+        };
+        let arn = result.info.arn();
+        let mut records = Vec::new();
+        for event in &result.history {
+            logs::write_record(&mut records, event, &arn, &log_options);
+        }
+        use std::io::Write as _;
+        let _ = std::io::stderr().lock().write_all(&records);
+    }
     let mut printed = result.to_json();
     if args.history {
         printed["events"] =

@@ -727,3 +727,177 @@ fn test_state_reports_retriable_caught_and_failed_errors() {
         .assert_output_contains("no top-level state named \"Nope\"");
     test_state(&["--state", "Route", "--inspection-level", "LOUD"]).assert_code(2);
 }
+
+/// A machine that passes a value with a quote in it and then fails.
+fn write_pass_then_fail(name: &str) -> PathBuf {
+    let dir = util::temp_dir(name);
+    write_definition(
+        &dir,
+        "PassThenFail",
+        &json!({
+            "StartAt": "Shape",
+            "States": {
+                "Shape": {"Type": "Pass", "Parameters": {"said.$": "$.said"}, "Next": "Stop"},
+                "Stop": {"Type": "Fail", "Error": "Stopped", "Cause": "on purpose"}
+            }
+        }),
+    )
+}
+
+/// The log records an `exec --logs` run printed on stderr.
+fn log_records(run: &util::BinaryRun) -> Vec<Value> {
+    run.stderr
+        .lines()
+        .map(|line| {
+            json::from_str(line).unwrap_or_else(|e| {
+                panic!(
+                    "a stderr line is not a JSON record ({e}): {line}\n{}",
+                    run.describe()
+                )
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn exec_logs_prints_one_record_per_history_event_on_stderr() {
+    let path = write_pass_then_fail("cli-exec-logs");
+    let run = stepstream([
+        "exec".as_ref(),
+        path.as_os_str(),
+        "--input".as_ref(),
+        r#"{"said": "a \"quoted\" word"}"#.as_ref(),
+        "--history".as_ref(),
+        "--logs".as_ref(),
+    ]);
+    run.assert_code(1);
+    let response = run.stdout_json();
+    let records = log_records(&run);
+    let events = response["events"].as_array().expect("--history events");
+    assert_eq!(records.len(), events.len(), "{}", run.describe());
+    for (record, event) in records.iter().zip(events) {
+        let keys: Vec<&str> = record
+            .as_object()
+            .expect("an object")
+            .keys()
+            .map(|key| key.as_str())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "id",
+                "type",
+                "details",
+                "previous_event_id",
+                "event_timestamp",
+                "execution_arn",
+                "redrive_count"
+            ]
+        );
+        assert_eq!(record["id"], json!(event["id"].to_string()));
+        assert_eq!(record["type"], event["type"]);
+        assert_eq!(
+            record["previous_event_id"],
+            json!(event["previousEventId"].to_string())
+        );
+        assert_eq!(record["execution_arn"], response["executionArn"]);
+        assert_eq!(record["redrive_count"], "0");
+        assert!(record["event_timestamp"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())));
+    }
+    let types: Vec<&str> = records.iter().filter_map(|r| r["type"].as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "ExecutionStarted",
+            "PassStateEntered",
+            "PassStateExited",
+            "FailStateEntered",
+            "ExecutionFailed"
+        ]
+    );
+    // Payloads are JSON texts in strings.
+    assert_eq!(
+        records[2]["details"],
+        json!({
+            "name": "Shape",
+            "output": r#"{"said":"a \"quoted\" word"}"#,
+            "outputDetails": {"truncated": false}
+        })
+    );
+    assert_eq!(
+        records[4]["details"],
+        json!({"cause": "on purpose", "error": "Stopped"})
+    );
+}
+
+#[test]
+fn exec_logs_at_error_without_execution_data_shows_only_failures_without_payloads() {
+    let path = write_pass_then_fail("cli-exec-logs-error");
+    let run = stepstream([
+        "exec".as_ref(),
+        path.as_os_str(),
+        "--input".as_ref(),
+        r#"{"said": "secret"}"#.as_ref(),
+        "--logs".as_ref(),
+        "--log-level".as_ref(),
+        "error".as_ref(),
+        "--no-execution-data".as_ref(),
+    ]);
+    run.assert_code(1);
+    assert!(run.stdout_json().get("events").is_none());
+    let records = log_records(&run);
+    let types: Vec<&str> = records.iter().filter_map(|r| r["type"].as_str()).collect();
+    assert_eq!(types, ["FailStateEntered", "ExecutionFailed"]);
+    assert_eq!(records[0]["details"], json!({"name": "Stop"}));
+    assert!(!run.stderr.contains("secret"), "{}", run.describe());
+
+    let fatal = stepstream([
+        "exec".as_ref(),
+        path.as_os_str(),
+        "--logs".as_ref(),
+        "--log-level".as_ref(),
+        "FATAL".as_ref(),
+    ]);
+    fatal.assert_code(1);
+    let types: Vec<Value> = log_records(&fatal)
+        .iter()
+        .map(|r| r["type"].clone())
+        .collect();
+    assert_eq!(types, [json!("ExecutionFailed")]);
+
+    let off = stepstream([
+        "exec".as_ref(),
+        path.as_os_str(),
+        "--logs".as_ref(),
+        "--log-level".as_ref(),
+        "OFF".as_ref(),
+    ]);
+    off.assert_code(1);
+    assert!(off.stderr.is_empty(), "{}", off.describe());
+}
+
+#[test]
+fn exec_log_options_without_logs_or_with_an_unknown_level_are_usage_errors() {
+    let path = write_pass_then_fail("cli-exec-logs-usage");
+    for args in [
+        vec!["--log-level", "ERROR"],
+        vec!["--no-execution-data"],
+        vec!["--logs", "--log-level", "INFO"],
+    ] {
+        let mut all: Vec<&std::ffi::OsStr> = vec!["exec".as_ref(), path.as_os_str()];
+        all.extend(args.iter().map(std::ffi::OsStr::new));
+        let run = stepstream(all);
+        run.assert_code(2);
+        assert!(run.stdout.trim().is_empty(), "{}", run.describe());
+    }
+    let run = stepstream([
+        "exec".as_ref(),
+        path.as_os_str(),
+        "--logs".as_ref(),
+        "--log-level".as_ref(),
+        "INFO".as_ref(),
+    ]);
+    run.assert_output_contains("ALL, ERROR, FATAL or OFF");
+}

@@ -22,7 +22,7 @@ use std::time::Duration;
 use stepstream::json;
 use stepstream::json::Value;
 use stepstream::tasks::{Fault, MockConfig, TaskCall, TaskHandler};
-use stepstream::{asl, compile, exec};
+use stepstream::{asl, compile, exec, logs};
 
 /// How long one case may run (on a virtual clock, so only a hang comes near it).
 const CASE_TIME_LIMIT: Duration = Duration::from_secs(10);
@@ -176,11 +176,18 @@ fn conformance() {
     let _ = std::fs::write(&report_path, &report);
     println!("{report}");
     let passed = results.iter().filter(|r| r.verdict.is_ok()).count();
+    let by_id: BTreeMap<&str, &Value> = cases
+        .iter()
+        .filter_map(|c| Some((c["id"].as_str()?, c)))
+        .collect();
+    let logs_differences = logs_differences(&by_id, &results);
     let _ = write!(std::io::stderr(), "{list_notes}");
     let _ = writeln!(
         std::io::stderr(),
-        "conformance: {passed}/{} passed, {} skipped, {} unlisted failure(s); report in {}",
+        "conformance: {passed}/{} passed, recorded logs {}/{} match, {} skipped, {} unlisted failure(s); report in {}",
         results.len(),
+        logs_differences.iter().filter(|(_, d)| d.is_none()).count(),
+        logs_differences.len(),
         skipped.values().sum::<usize>(),
         if update_known_failures {
             0
@@ -224,6 +231,9 @@ struct Actual {
     /// Each task invocation's (state name, parameters), in order.
     task_calls: Vec<(String, Value)>,
     history_types: Vec<String>,
+    /// The recorded history events, for the log records.
+    history: Vec<exec::HistoryEvent>,
+    execution_arn: String,
 }
 
 struct CaseResult {
@@ -458,6 +468,8 @@ fn run_case(case: &Value) -> Result<Actual, String> {
             .iter()
             .map(|e| e.event_type.to_owned())
             .collect(),
+        execution_arn: result.info.arn(),
+        history: result.history,
     })
 }
 
@@ -606,7 +618,177 @@ fn compare(case: &Value, actual: &Actual) -> Result<(), String> {
             ));
         }
     }
+    if let Some(Some(difference)) = logs_difference(case, actual) {
+        return Err(format!("recorded logs: {difference}"));
+    }
     Ok(())
+}
+
+/// Where the engine's log records first differ from the case's `recorded_logs`, when it has
+/// them: `Some(None)` when they match key by key.
+///
+/// The records are made with the recording's `loggingConfiguration`. The recording masked
+/// run-specific values: `event_timestamp` (any epoch milliseconds match), the role ARN and
+/// parts of the execution ARN (`<…>` placeholders); it also parsed the `input`/`output`
+/// strings, so ours are parsed before comparing. A Standard workflow's recording (`…:execution:…`
+/// ARN) is compared without its execution ARN: an Express engine never makes that form.
+/// `events` is a list of every record, or (for the `end_event` recordings) the last one alone,
+/// whose keys the recording sorted, so only there is the top-level key order not compared.
+fn logs_difference(case: &Value, actual: &Actual) -> Option<Option<String>> {
+    let recorded = case.get("recorded_logs")?;
+    let configuration = &recorded["loggingConfiguration"];
+    let level = configuration["level"]
+        .as_str()
+        .and_then(|level| level.parse::<logs::LogLevel>().ok());
+    let Some(level) = level else {
+        return Some(Some(format!(
+            "the recording's log level {} is not one of ALL, ERROR, FATAL, OFF",
+            configuration["level"]
+        )));
+    };
+    let options = logs::LogOptions {
+        level,
+        include_execution_data: configuration["includeExecutionData"].as_bool() == Some(true),
+    };
+    let ours: Vec<Value> = actual
+        .history
+        .iter()
+        .filter_map(|event| logs::record(event, &actual.execution_arn, &options))
+        .map(|text| json::from_str(&text).expect("a log record is JSON"))
+        .collect();
+    let difference = match &recorded["events"] {
+        Value::Array(expected) => {
+            let mut difference = None;
+            for (index, expected_record) in expected.iter().enumerate() {
+                let Some(record) = ours.get(index) else {
+                    difference = Some(format!(
+                        "expected {} record(s), got {}",
+                        expected.len(),
+                        ours.len()
+                    ));
+                    break;
+                };
+                if let Some(found) = log_record_difference(expected_record, record, true) {
+                    difference = Some(format!("record {}: {found}", index + 1));
+                    break;
+                }
+            }
+            difference.or_else(|| {
+                (ours.len() > expected.len()).then(|| {
+                    format!(
+                        "expected {} record(s), got {} (extra {})",
+                        expected.len(),
+                        ours.len(),
+                        ours[expected.len()]["type"]
+                    )
+                })
+            })
+        }
+        expected @ Value::Object(_) => match ours.last() {
+            None => Some("expected an end record, got no records".to_owned()),
+            Some(record) => log_record_difference(expected, record, false)
+                .map(|found| format!("end record: {found}")),
+        },
+        other => Some(format!("the recording's events are {}", brief(other))),
+    };
+    Some(difference)
+}
+
+/// The first difference between a recorded log record and ours (see [`logs_difference`]).
+fn log_record_difference(expected: &Value, actual: &Value, keys_in_order: bool) -> Option<String> {
+    let (Some(expected), Some(actual)) = (expected.as_object(), actual.as_object()) else {
+        return Some("a record is not an object".to_owned());
+    };
+    let key_list = |map: &json::Map| -> Vec<String> {
+        map.keys().map(|key| key.as_str().to_owned()).collect()
+    };
+    let (mut expected_keys, mut actual_keys) = (key_list(expected), key_list(actual));
+    if !keys_in_order {
+        expected_keys.sort();
+        actual_keys.sort();
+    }
+    if expected_keys != actual_keys {
+        return Some(format!("keys {expected_keys:?}, got {actual_keys:?}"));
+    }
+    let standard = expected
+        .get("execution_arn")
+        .and_then(Value::as_str)
+        .is_some_and(|arn| arn.contains(":execution:"));
+    for (key, expected_value) in expected {
+        let actual_value = &actual[key.as_str()];
+        let difference = match key.as_str() {
+            "event_timestamp" => {
+                let epoch_millis = actual_value
+                    .as_str()
+                    .is_some_and(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()));
+                (!epoch_millis).then(|| format!("expected epoch milliseconds, got {actual_value}"))
+            }
+            "execution_arn" if standard => None,
+            "execution_arn" => {
+                let placeholders = bracketed_tokens(expected_value.as_str().unwrap_or(""));
+                let matches = match (expected_value.as_str(), actual_value.as_str()) {
+                    (Some(expected), Some(actual)) => {
+                        matches_with_placeholders(expected, actual, &placeholders)
+                    }
+                    _ => false,
+                };
+                (!matches).then(|| format!("expected {expected_value}, got {actual_value}"))
+            }
+            "details" => details_difference(expected_value, actual_value),
+            _ => json_diff(expected_value, actual_value),
+        };
+        if let Some(difference) = difference {
+            return Some(format!("{key}: {difference}"));
+        }
+    }
+    None
+}
+
+/// Compares a record's `details`: the same keys in the same order, payload strings as the
+/// JSON they hold, and the role ARN the recording masked as any string.
+fn details_difference(expected: &Value, actual: &Value) -> Option<String> {
+    let (Some(expected), Some(actual)) = (expected.as_object(), actual.as_object()) else {
+        return Some(format!(
+            "expected {}, got {}",
+            brief(expected),
+            brief(actual)
+        ));
+    };
+    let expected_keys: Vec<&str> = expected.keys().map(|key| key.as_str()).collect();
+    let actual_keys: Vec<&str> = actual.keys().map(|key| key.as_str()).collect();
+    if expected_keys != actual_keys {
+        return Some(format!("keys {expected_keys:?}, got {actual_keys:?}"));
+    }
+    for (key, expected_value) in expected {
+        let actual_value = &actual[key.as_str()];
+        let difference = match key.as_str() {
+            "roleArn" if expected_value == "snf_role_arn" => (!actual_value.is_string())
+                .then(|| format!("expected a role ARN, got {actual_value}")),
+            "input" | "output" => match actual_value.as_str().map(json::from_str) {
+                Some(Ok(parsed)) => json_diff(expected_value, &parsed),
+                _ => Some(format!("expected a JSON text, got {actual_value}")),
+            },
+            _ => json_diff(expected_value, actual_value),
+        };
+        if let Some(difference) = difference {
+            return Some(format!("{key} {difference}"));
+        }
+    }
+    None
+}
+
+/// The `<…>` tokens of a recorded string (the parts the recording masked).
+fn bracketed_tokens(text: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('<') {
+        let Some(close) = rest[open..].find('>') else {
+            break;
+        };
+        tokens.push(rest[open..open + close + 1].to_owned());
+        rest = &rest[open + close + 1..];
+    }
+    tokens
 }
 
 /// Where the engine's history event types first differ from the recorded ones, when the case
@@ -614,8 +796,14 @@ fn compare(case: &Value, actual: &Actual) -> Result<(), String> {
 /// decide pass or fail.
 fn history_difference(case: &Value, actual: &Actual) -> Option<Option<String>> {
     let recorded = case.get("history")?.as_array()?;
+    // Ids masked in the recording mark a history whose Parallel branch events it reordered.
+    let reordered = recorded.iter().any(|e| !e["id"].is_u64());
     let recorded: Vec<&str> = recorded.iter().filter_map(|e| e["type"].as_str()).collect();
-    let ours: Vec<&str> = actual.history_types.iter().map(String::as_str).collect();
+    let ours: Vec<&str> = if reordered {
+        as_recorded_with_parallel_branches_sorted(&actual.history)
+    } else {
+        actual.history_types.iter().map(String::as_str).collect()
+    };
     if recorded == ours {
         return Some(None);
     }
@@ -632,6 +820,68 @@ fn history_difference(case: &Value, actual: &Actual) -> Option<Option<String>> {
         recorded.len(),
         ours.len()
     )))
+}
+
+/// The event types of a history as the recordings of Parallel states show them.
+///
+/// Parallel branches run concurrently, so those recordings made their histories
+/// order-independent (LocalStack's `SfnNoneRecursiveParallelTransformer`): they sorted the
+/// events after each ParallelStateStarted (ids masked) up to the next ParallelState
+/// Succeeded/Failed/Aborted/Exited, and at each such event wrote the sorted run back over the
+/// events from that start to it, which drops events when two of them follow one run (a
+/// nested Parallel's Succeeded and Exited). This does the same to ours, sorting by type and
+/// then details, so that the event types can be compared.
+fn as_recorded_with_parallel_branches_sorted(history: &[exec::HistoryEvent]) -> Vec<&'static str> {
+    let mut events: Vec<(&'static str, String)> = history
+        .iter()
+        .map(|event| (event.event_type, json::to_string(&event.details)))
+        .collect();
+    let mut start: Option<usize> = None;
+    let mut run: Vec<(&'static str, String)> = Vec::new();
+    let mut in_run = false;
+    let mut index = 0;
+    while index < events.len() {
+        match events[index].0 {
+            "ParallelStateSucceeded"
+            | "ParallelStateAborted"
+            | "ParallelStateExited"
+            | "ParallelStateFailed" => {
+                let mut sorted = run.clone();
+                sorted.sort();
+                let from = start.unwrap_or(0).min(index);
+                events.splice(from..index, sorted);
+                in_run = false;
+            }
+            "ParallelStateStarted" => {
+                in_run = true;
+                run.clear();
+                start = Some(index + 1);
+            }
+            _ if in_run => run.push(events[index].clone()),
+            _ => {}
+        }
+        index += 1;
+    }
+    events
+        .into_iter()
+        .map(|(event_type, _)| event_type)
+        .collect()
+}
+
+/// Each run case with `recorded_logs` and where its log records first differ (`None`: they
+/// match).
+fn logs_differences<'a>(
+    by_id: &BTreeMap<&str, &Value>,
+    results: &'a [CaseResult],
+) -> Vec<(&'a str, Option<String>)> {
+    results
+        .iter()
+        .filter_map(|r| {
+            let actual = r.outcome.as_ref().ok()?;
+            let difference = logs_difference(by_id.get(r.id.as_str())?, actual)?;
+            Some((r.id.as_str(), difference))
+        })
+        .collect()
 }
 
 /// The kind of a failure reason, for the summary: its text up to the first `:`.
@@ -689,6 +939,13 @@ fn write_report(
         history_differences.iter().filter(|(_, d)| d.is_none()).count(),
         history_differences.len()
     );
+    let logs_differences = logs_differences(&by_id, results);
+    let _ = writeln!(
+        report,
+        "recorded logs match key by key: {}/{} of the cases run that recorded logs",
+        logs_differences.iter().filter(|(_, d)| d.is_none()).count(),
+        logs_differences.len()
+    );
 
     let mut by_feature: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     for result in results {
@@ -714,6 +971,17 @@ fn write_report(
             format!("{feature_passed}/{feature_total}"),
             percent(*feature_passed, *feature_total)
         );
+    }
+
+    let logs_differing: Vec<&(&str, Option<String>)> = logs_differences
+        .iter()
+        .filter(|(_, d)| d.is_some())
+        .collect();
+    if !logs_differing.is_empty() {
+        let _ = writeln!(report, "\nrecorded logs differ:");
+        for (id, difference) in logs_differing {
+            let _ = writeln!(report, "{id}\n    {}", difference.as_deref().unwrap_or(""));
+        }
     }
 
     let differing: Vec<&(&str, Option<String>)> = history_differences

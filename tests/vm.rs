@@ -2584,3 +2584,83 @@ fn input_projection_changes_no_outcome() {
         assert_eq!(projected, whole);
     }
 }
+
+#[test]
+fn history_of_a_retried_parallel_shows_each_start_and_one_failure() {
+    let definition = json!({"StartAt": "Both", "States": {
+        "Both": {"Type": "Parallel", "Next": "After",
+                 "Branches": [{"StartAt": "Stop", "States": {"Stop": {"Type": "Fail", "Error": "E"}}}],
+                 "Retry": [{"ErrorEquals": ["E"], "MaxAttempts": 1, "IntervalSeconds": 1}],
+                 "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "After"}]},
+        "After": {"Type": "Pass", "End": true}}});
+    let result = run_with(&definition, json!({}), &with_history(), &NoTasks);
+    assert_eq!(result.status, Status::Succeeded);
+    let events: Vec<(u64, &str)> = event_ids(&result)
+        .iter()
+        .map(|(id, _, event_type)| (*id, *event_type))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            (1, "ExecutionStarted"),
+            (2, "ParallelStateEntered"),
+            (3, "ParallelStateStarted"),
+            (4, "FailStateEntered"),
+            (5, "ParallelStateStarted"),
+            (6, "FailStateEntered"),
+            (7, "ParallelStateFailed"),
+            (8, "ParallelStateExited"),
+            (9, "PassStateEntered"),
+            (10, "PassStateExited"),
+            (11, "ExecutionSucceeded"),
+        ]
+    );
+}
+
+#[test]
+fn history_of_a_distributed_map_is_one_map_run() {
+    let definition = json!({"StartAt": "Each", "States": {
+        "Each": {"Type": "Map", "Next": "Check",
+                 "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"},
+                                   "StartAt": "Inner", "States": {"Inner": {"Type": "Pass", "End": true}}}},
+        "Check": {"Type": "Pass", "Parameters": {"n.$": "States.ArrayLength($)"}, "Next": "Bad"},
+        "Bad": {"Type": "Pass", "Parameters": {"x.$": "$.missing"}, "End": true}}});
+    let result = run_with(&definition, json!([1, 2, 3]), &with_history(), &NoTasks);
+    // Iteration events belong to the child executions: the ids here run on without them.
+    assert_eq!(
+        result
+            .cause
+            .as_deref()
+            .map(|cause| cause.contains("(entered at the event id #10)")),
+        Some(true),
+        "{:?}",
+        result.cause
+    );
+    let types: Vec<&str> = event_ids(&result).iter().map(|event| event.2).collect();
+    assert_eq!(
+        types,
+        [
+            "ExecutionStarted",
+            "MapStateEntered",
+            "MapStateStarted",
+            "MapRunStarted",
+            "MapRunSucceeded",
+            "MapStateSucceeded",
+            "MapStateExited",
+            "PassStateEntered",
+            "PassStateExited",
+            "PassStateEntered",
+            "ExecutionFailed",
+        ]
+    );
+    let ids: Vec<u64> = event_ids(&result).iter().map(|event| event.0).collect();
+    assert_eq!(ids, (1..=11).collect::<Vec<u64>>());
+    let run_arn = result.history[3].to_json()["mapRunStartedEventDetails"]["mapRunArn"].clone();
+    assert!(
+        run_arn
+            .as_str()
+            .is_some_and(|arn| arn.starts_with("arn:aws:states:us-east-1:")
+                && arn.contains(":mapRun:StateMachine/Each:")),
+        "{run_arn}"
+    );
+}

@@ -135,6 +135,9 @@ pub struct ParallelCode {
 #[derive(Debug, Clone)]
 pub struct MapCode {
     pub processor: Body,
+    /// DISTRIBUTED mode: each iteration is a child execution, whose events are not part of
+    /// this execution's history.
+    pub distributed: bool,
     pub items_path: Option<Index>,
     pub item_selector: Option<Index>,
     pub max_concurrency: Option<Seconds>,
@@ -359,6 +362,7 @@ impl Compiler {
                     &mut self.program.maps,
                     MapCode {
                         processor,
+                        distributed: map.mode == asl::MapMode::Distributed,
                         items_path,
                         item_selector,
                         max_concurrency: map.max_concurrency.clone(),

@@ -60,6 +60,11 @@ fn object(fields: &Map, out: &mut Vec<u8>) {
     }
 }
 
+/// Appends a string as a JSON string literal, escaped as [`write_to`] escapes strings.
+pub fn write_str(text: &str, out: &mut Vec<u8>) {
+    string(out, text);
+}
+
 /// A value's compact JSON.
 pub fn to_vec(value: &Value) -> Vec<u8> {
     let mut out = Vec::with_capacity(128);

@@ -217,12 +217,23 @@ struct Frame {
     join: Option<Box<Join>>,
     parked: Parked,
     task_sequence: u32,
+    /// Whose history the frame's events belong to: [`MAIN_HISTORY`], or the frame running a
+    /// DISTRIBUTED Map iteration (a child execution) that it is part of.
+    history: u32,
+    /// In a frame that runs a DISTRIBUTED Map iteration: the last event id of that child
+    /// execution (its ExecutionStarted is 1).
+    child_events: u64,
 }
+
+/// The `Frame::history` of frames whose events are this execution's.
+const MAIN_HISTORY: u32 = u32::MAX;
 
 /// A Parallel or Map state waiting for its children.
 #[derive(Debug)]
 struct Join {
     is_map: bool,
+    /// A DISTRIBUTED Map: its iterations are child executions, recorded as one map run.
+    distributed: bool,
     results: Vec<Value>,
     /// Bound of the serialised size of `results` so far.
     bound: usize,
@@ -372,7 +383,13 @@ impl<'p> Execution<'p> {
         execution.single = Some(Box::default());
         execution.input_copy = program.uses_context.then(|| input.clone());
         let size = payload_size(&input);
-        execution.spawn(crate::compile::Body { start: state }, input, size, None);
+        execution.spawn(
+            crate::compile::Body { start: state },
+            input,
+            size,
+            None,
+            false,
+        );
         execution
     }
 
@@ -457,7 +474,7 @@ impl<'p> Execution<'p> {
             execution.finish_execution(Err(fault));
             return execution;
         }
-        let root = execution.spawn(program.top, input, input_size, None);
+        let root = execution.spawn(program.top, input, input_size, None, false);
         execution.frames[root as usize].last_event = 0;
         execution
     }
@@ -567,7 +584,7 @@ impl<'p> Execution<'p> {
                         },
                         &value,
                     ),
-                }
+                };
                 self.frames[f as usize].work_bound = payload_size(&value);
                 if let Some(single) = self.single.as_deref_mut() {
                     single.record("result", &value);
@@ -616,9 +633,24 @@ impl<'p> Execution<'p> {
 
     // ----- scheduling -----
 
-    fn spawn(&mut self, body: Body, input: Value, bound: usize, parent: Option<(u32, u32)>) -> u32 {
+    /// Makes a frame that runs `body`; a `detached` one runs a DISTRIBUTED Map iteration, a
+    /// child execution with a history of its own.
+    fn spawn(
+        &mut self,
+        body: Body,
+        input: Value,
+        bound: usize,
+        parent: Option<(u32, u32)>,
+        detached: bool,
+    ) -> u32 {
         let entry = self.program.state(body.start).entry;
-        let last_event = parent.map_or(0, |(frame, _)| self.frames[frame as usize].last_event);
+        let last_event = match parent {
+            Some((frame, _)) if !detached => self.frames[frame as usize].last_event,
+            _ => 0,
+        };
+        let history = parent.map_or(MAIN_HISTORY, |(frame, _)| {
+            self.frames[frame as usize].history
+        });
         let frame = Frame {
             generation: 0,
             live: true,
@@ -640,6 +672,8 @@ impl<'p> Execution<'p> {
             join: None,
             parked: Parked::No,
             task_sequence: 0,
+            history,
+            child_events: 1,
         };
         let index = match self.free.pop() {
             Some(index) => {
@@ -655,6 +689,9 @@ impl<'p> Execution<'p> {
                 (self.frames.len() - 1) as u32
             }
         };
+        if detached {
+            self.frames[index as usize].history = index;
+        }
         self.queue.push_back(index);
         index
     }
@@ -733,11 +770,29 @@ impl<'p> Execution<'p> {
 
     // ----- events -----
 
-    /// Records an event (its id is counted even when history is off).
-    fn event<F>(&mut self, frame: Option<u32>, event_type: &'static str, details: F, value: &Value)
+    /// Records an event (its id is counted even when history is off) and gives its id. An
+    /// event of a DISTRIBUTED Map iteration belongs to that child execution: it is counted
+    /// there and not recorded.
+    fn event<F>(
+        &mut self,
+        frame: Option<u32>,
+        event_type: &'static str,
+        details: F,
+        value: &Value,
+    ) -> u64
     where
         F: FnOnce(&Value) -> Value,
     {
+        if let Some(f) = frame {
+            let history = self.frames[f as usize].history;
+            if history != MAIN_HISTORY {
+                let owner = &mut self.frames[history as usize];
+                owner.child_events += 1;
+                let id = owner.child_events;
+                self.frames[f as usize].last_event = id;
+                return id;
+            }
+        }
         self.next_event += 1;
         let id = self.next_event;
         let previous = match frame {
@@ -753,6 +808,7 @@ impl<'p> Execution<'p> {
                 details: details(value),
             });
         }
+        id
     }
 
     // ----- the run loop -----
@@ -930,7 +986,7 @@ impl<'p> Execution<'p> {
         self.transitions += 1;
         let name = &code.name;
         let input = std::mem::take(&mut self.frames[f as usize].input);
-        self.event(
+        let id = self.event(
             Some(f),
             entered,
             |input: &Value| io_details("stateEnteredEventDetails", Some(name), "input", input),
@@ -938,7 +994,7 @@ impl<'p> Execution<'p> {
         );
         let frame = &mut self.frames[f as usize];
         frame.input = input;
-        frame.entered_event = self.next_event;
+        frame.entered_event = id;
         Flow::Continue
     }
 
@@ -1428,6 +1484,7 @@ impl<'p> Execution<'p> {
         let bound = self.frames[f as usize].work_bound;
         self.frames[f as usize].join = Some(Box::new(Join {
             is_map: false,
+            distributed: false,
             results: vec![Value::Null; branches.len()],
             bound: 0,
             children: Vec::with_capacity(branches.len()),
@@ -1441,7 +1498,7 @@ impl<'p> Execution<'p> {
             max_concurrency: 0,
         }));
         for (slot, branch) in branches.iter().enumerate() {
-            let child = self.spawn(*branch, input.clone(), bound, Some((f, slot as u32)));
+            let child = self.spawn(*branch, input.clone(), bound, Some((f, slot as u32)), false);
             if let Some(join) = self.frames[f as usize].join.as_mut() {
                 join.children.push(child);
             }
@@ -1495,6 +1552,14 @@ impl<'p> Execution<'p> {
             Ok(value) => value.unwrap_or(0) as usize,
             Err(fault) => return Flow::Fault(fault),
         };
+        let length = items.len();
+        self.event(
+            Some(f),
+            "MapStateStarted",
+            |_: &Value| json!({"mapStateStartedEventDetails": {"length": length}}),
+            &Value::Null,
+        );
+        // AWS reads the tolerated failures once the map has started.
         let tolerated_count = match map
             .tolerated_failure_count
             .as_ref()
@@ -1513,14 +1578,18 @@ impl<'p> Execution<'p> {
             Ok(value) => value,
             Err(fault) => return Flow::Fault(fault),
         };
-        let length = items.len();
-        self.event(
-            Some(f),
-            "MapStateStarted",
-            |_: &Value| json!({"mapStateStartedEventDetails": {"length": length}}),
-            &Value::Null,
-        );
+        if map.distributed {
+            self.map_run_started(f);
+        }
         if items.is_empty() {
+            if map.distributed {
+                self.event(
+                    Some(f),
+                    "MapRunSucceeded",
+                    |_: &Value| json!({}),
+                    &Value::Null,
+                );
+            }
             self.event(
                 Some(f),
                 "MapStateSucceeded",
@@ -1532,6 +1601,7 @@ impl<'p> Execution<'p> {
         }
         self.frames[f as usize].join = Some(Box::new(Join {
             is_map: true,
+            distributed: map.distributed,
             results: vec![Value::Null; length],
             bound: 0,
             children: Vec::new(),
@@ -1606,10 +1676,12 @@ impl<'p> Execution<'p> {
                     (item, bound)
                 }
             };
-            self.event(Some(f), "MapIterationStarted", |_: &Value| {
-                json!({"mapIterationStartedEventDetails": {"index": index, "name": name}})
-            }, &Value::Null);
-            let child = self.spawn(body, input, bound, Some((f, index)));
+            if !map.distributed {
+                self.event(Some(f), "MapIterationStarted", |_: &Value| {
+                    json!({"mapIterationStartedEventDetails": {"index": index, "name": name}})
+                }, &Value::Null);
+            }
+            let child = self.spawn(body, input, bound, Some((f, index)), map.distributed);
             if let Some(join) = self.frames[f as usize].join.as_mut() {
                 join.children.push(child);
             }
@@ -1642,11 +1714,14 @@ impl<'p> Execution<'p> {
         join.running -= 1;
         join.finished += 1;
         let is_map = join.is_map;
+        let distributed = join.distributed;
+        // A DISTRIBUTED Map's iterations are child executions: no iteration events here.
+        let iteration_events = is_map && !distributed;
         match result {
             Ok(value) => {
                 join.results[slot as usize] = value;
                 join.bound = join.bound.saturating_add(bound + 1);
-                if is_map {
+                if iteration_events {
                     self.event(Some(parent), "MapIterationSucceeded", |_: &Value| {
                         json!({"mapIterationSucceededEventDetails": {"index": slot, "name": name}})
                     }, &Value::Null);
@@ -1665,7 +1740,7 @@ impl<'p> Execution<'p> {
                         .is_none_or(|pct| (join.failures as f64) * 100.0 / (total as f64) <= pct);
                 let has_tolerance =
                     join.tolerated_count.is_some() || join.tolerated_percentage.is_some();
-                if is_map {
+                if iteration_events {
                     self.event(Some(parent), "MapIterationFailed", |_: &Value| {
                         json!({"mapIterationFailedEventDetails": {"index": slot, "name": name}})
                     }, &Value::Null);
@@ -1678,12 +1753,6 @@ impl<'p> Execution<'p> {
                     }
                 } else {
                     self.abort_children(parent);
-                    let failed = if is_map {
-                        "MapStateFailed"
-                    } else {
-                        "ParallelStateFailed"
-                    };
-                    self.event(Some(parent), failed, |_: &Value| json!({}), &Value::Null);
                     let fault = if has_tolerance {
                         Fault::new(
                             "States.ExceedToleratedFailureThreshold",
@@ -1692,6 +1761,24 @@ impl<'p> Execution<'p> {
                     } else {
                         fault
                     };
+                    if distributed {
+                        self.event(
+                            Some(parent),
+                            "MapRunFailed",
+                            |_: &Value| json!({}),
+                            &Value::Null,
+                        );
+                    }
+                    // A state that is retried starts again (…StateStarted) without having
+                    // failed in the history.
+                    if !self.will_retry(parent, &fault) {
+                        let failed = if is_map {
+                            "MapStateFailed"
+                        } else {
+                            "ParallelStateFailed"
+                        };
+                        self.event(Some(parent), failed, |_: &Value| json!({}), &Value::Null);
+                    }
                     self.frames[parent as usize].parked = Parked::No;
                     self.on_fault(parent, fault);
                     self.resume_if_runnable(parent);
@@ -1709,6 +1796,14 @@ impl<'p> Execution<'p> {
                     if self.frames[*child as usize].live {
                         self.release(*child);
                     }
+                }
+                if distributed {
+                    self.event(
+                        Some(parent),
+                        "MapRunSucceeded",
+                        |_: &Value| json!({}),
+                        &Value::Null,
+                    );
                 }
                 let succeeded = if is_map {
                     "MapStateSucceeded"
@@ -1734,6 +1829,47 @@ impl<'p> Execution<'p> {
                 self.resume_if_runnable(parent);
             }
         }
+    }
+
+    /// Records MapRunStarted for the DISTRIBUTED Map frame `f` is in.
+    fn map_run_started(&mut self, f: u32) {
+        // The details borrow the execution's identity, so they are made before the event,
+        // and only when they are kept.
+        let details = if self.limits.record_history {
+            let info = &self.info;
+            let machine = &info.machine;
+            let frame = &self.frames[f as usize];
+            let state_name = &self.program.state(frame.state).name;
+            let run = execution_id(
+                &format!("{}#{}", info.name, frame.entered_event),
+                info.start_ms,
+            );
+            let arn = format!(
+                "arn:aws:states:{}:{}:mapRun:{}/{state_name}:{run}",
+                machine.region, machine.account, machine.name
+            );
+            json!({"mapRunStartedEventDetails": {"mapRunArn": arn}})
+        } else {
+            Value::Null
+        };
+        self.event(Some(f), "MapRunStarted", |_: &Value| details, &Value::Null);
+    }
+
+    /// Whether `on_fault` will retry the current state of frame `f` on `fault`.
+    fn will_retry(&self, f: u32, fault: &Fault) -> bool {
+        let error = fault.error.as_deref().unwrap_or("");
+        if error == "States.Runtime" {
+            return false;
+        }
+        let frame = &self.frames[f as usize];
+        let code = self.program.state(frame.state);
+        code.retry
+            .iter()
+            .position(|retrier| matches_error(&retrier.error_equals, error))
+            .is_some_and(|position| {
+                frame.retries.get(position).copied().unwrap_or(0)
+                    < code.retry[position].max_attempts
+            })
     }
 
     // ----- faults -----
