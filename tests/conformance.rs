@@ -181,11 +181,17 @@ fn conformance() {
         .filter_map(|c| Some((c["id"].as_str()?, c)))
         .collect();
     let logs_differences = logs_differences(&by_id, &results);
+    let histories: Vec<Option<String>> = results
+        .iter()
+        .filter_map(|r| history_difference(by_id.get(r.id.as_str())?, r.outcome.as_ref().ok()?))
+        .collect();
     let _ = write!(std::io::stderr(), "{list_notes}");
     let _ = writeln!(
         std::io::stderr(),
-        "conformance: {passed}/{} passed, recorded logs {}/{} match, {} skipped, {} unlisted failure(s); report in {}",
+        "conformance: {passed}/{} passed, histories {}/{} match, recorded logs {}/{} match, {} skipped, {} unlisted failure(s); report in {}",
         results.len(),
+        histories.iter().filter(|d| d.is_none()).count(),
+        histories.len(),
         logs_differences.iter().filter(|(_, d)| d.is_none()).count(),
         logs_differences.len(),
         skipped.values().sum::<usize>(),
@@ -618,6 +624,9 @@ fn compare(case: &Value, actual: &Actual) -> Result<(), String> {
             ));
         }
     }
+    if let Some(Some(difference)) = history_difference(case, actual) {
+        return Err(format!("history: {difference}"));
+    }
     if let Some(Some(difference)) = logs_difference(case, actual) {
         return Err(format!("recorded logs: {difference}"));
     }
@@ -792,8 +801,8 @@ fn bracketed_tokens(text: &str) -> Vec<String> {
 }
 
 /// Where the engine's history event types first differ from the recorded ones, when the case
-/// recorded a history: `Some(None)` when they match. Reported for information; it does not
-/// decide pass or fail.
+/// recorded a history, or where their ids do: `Some(None)` when they match. A difference
+/// fails the case.
 fn history_difference(case: &Value, actual: &Actual) -> Option<Option<String>> {
     let recorded = case.get("history")?.as_array()?;
     // Ids masked in the recording mark a history whose Parallel branch events it reordered.
@@ -805,6 +814,19 @@ fn history_difference(case: &Value, actual: &Actual) -> Option<Option<String>> {
         actual.history_types.iter().map(String::as_str).collect()
     };
     if recorded == ours {
+        if reordered {
+            // The recording rewrote and dropped events, so its ids do not count ours.
+            return Some(None);
+        }
+        let events = case["history"].as_array()?;
+        for (event, ours) in events.iter().zip(&actual.history) {
+            if event["id"].as_u64().is_some_and(|id| id != ours.id) {
+                return Some(Some(format!(
+                    "event {}: recorded id {}, got {}",
+                    ours.event_type, event["id"], ours.id
+                )));
+            }
+        }
         return Some(None);
     }
     let at = recorded
@@ -820,6 +842,33 @@ fn history_difference(case: &Value, actual: &Actual) -> Option<Option<String>> {
         recorded.len(),
         ours.len()
     )))
+}
+
+/// Where the engine's `previousEventId`s first differ from the recorded ones, for a case whose
+/// recorded history kept its ids and whose event types match: `Some(None)` when they agree.
+fn previous_id_difference(case: &Value, actual: &Actual) -> Option<Option<String>> {
+    let events = case.get("history")?.as_array()?;
+    if events.iter().any(|e| !e["id"].is_u64()) || events.len() != actual.history.len() {
+        return None;
+    }
+    for (event, ours) in events.iter().zip(&actual.history) {
+        if event["type"].as_str() != Some(ours.event_type) {
+            return None;
+        }
+        if event["id"].as_u64() != Some(ours.id) {
+            return Some(Some(format!(
+                "event {}: recorded id {}, got {}",
+                ours.event_type, event["id"], ours.id
+            )));
+        }
+        if event["previousEventId"].as_u64() != Some(ours.previous_event_id) {
+            return Some(Some(format!(
+                "event {} ({}): recorded after {}, got after {}",
+                ours.id, ours.event_type, event["previousEventId"], ours.previous_event_id
+            )));
+        }
+    }
+    Some(None)
 }
 
 /// The event types of a history as the recordings of Parallel states show them.
@@ -935,9 +984,26 @@ fn write_report(
         .collect();
     let _ = writeln!(
         report,
-        "history event types match (for information, not compared): {}/{} of the cases run that recorded a history",
-        history_differences.iter().filter(|(_, d)| d.is_none()).count(),
+        "history event types and ids match: {}/{} of the cases run that recorded a history",
+        history_differences
+            .iter()
+            .filter(|(_, d)| d.is_none())
+            .count(),
         history_differences.len()
+    );
+    let previous_differences: Vec<(&str, Option<String>)> = results
+        .iter()
+        .filter_map(|r| {
+            let actual = r.outcome.as_ref().ok()?;
+            let difference = previous_id_difference(by_id.get(r.id.as_str())?, actual)?;
+            Some((r.id.as_str(), difference))
+        })
+        .collect();
+    let _ = writeln!(
+        report,
+        "previousEventId match (for information, not compared): {}/{} of the cases with ids recorded",
+        previous_differences.iter().filter(|(_, d)| d.is_none()).count(),
+        previous_differences.len()
     );
     let logs_differences = logs_differences(&by_id, results);
     let _ = writeln!(
@@ -989,8 +1055,18 @@ fn write_report(
         .filter(|(_, d)| d.is_some())
         .collect();
     if !differing.is_empty() {
-        let _ = writeln!(report, "\nhistory event types differ (for information):");
+        let _ = writeln!(report, "\nhistory event types or ids differ:");
         for (id, difference) in differing {
+            let _ = writeln!(report, "{id}\n    {}", difference.as_deref().unwrap_or(""));
+        }
+    }
+    let previous_differing: Vec<&(&str, Option<String>)> = previous_differences
+        .iter()
+        .filter(|(_, d)| d.is_some())
+        .collect();
+    if !previous_differing.is_empty() {
+        let _ = writeln!(report, "\npreviousEventId differs (for information):");
+        for (id, difference) in previous_differing {
             let _ = writeln!(report, "{id}\n    {}", difference.as_deref().unwrap_or(""));
         }
     }
