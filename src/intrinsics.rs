@@ -564,10 +564,14 @@ impl Call {
             }
             Function::JsonMerge => match (arg(0), arg(1), arg(2)) {
                 (Value::Object(first), Value::Object(second), Value::Bool(false)) => {
+                    // One allocation and an index for large maps: inserting key by key
+                    // copies the map each time, quadratic in its width.
                     let mut merged = first.clone();
-                    for (key, value) in second {
-                        merged.insert(key.clone(), value.clone());
-                    }
+                    merged.extend(
+                        second
+                            .iter()
+                            .map(|(key, value)| (key.clone(), value.clone())),
+                    );
                     plain(Value::Object(merged))
                 }
                 _ => Err(invalid()),

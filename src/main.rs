@@ -274,6 +274,10 @@ struct BenchArgs {
     /// Ends a run when no new result has come for this many seconds.
     #[arg(long, default_value_t = 30)]
     stall_timeout: u64,
+    /// Prints the latency percentiles and the daemon's resident memory of each interval of
+    /// this many seconds as the run goes, and adds them to the report (a soak test)
+    #[arg(long, value_name = "SECONDS")]
+    sample_every: Option<u64>,
     /// Measures a daemon that is already running: its input topic (with --output-topic and
     /// --dead-letter-topic). No no-op pipe is run.
     #[arg(long, requires_all = ["output_topic", "dead_letter_topic"])]
@@ -718,9 +722,12 @@ fn run_command(args: RunArgs) -> Result<u8, Failure> {
             kafka.connection.brokers,
             kafka.connection.group_id
         );
+        // librdkafka can quote a value it refuses: a credential's is never shown.
         kafka::run_stage(program, kafka, pool, tasks, shutdown).map_err(|err| Failure {
             code: 1,
-            message: format!("the Kafka stage stopped: {err}"),
+            message: config
+                .kafka
+                .redact(&format!("the Kafka stage stopped: {err}")),
         })?
     };
     eprintln!("stepstream: {}", pipeline::describe(&summary, started));
@@ -841,6 +848,9 @@ fn bench_command(args: BenchArgs) -> Result<u8, Failure> {
             warmup: args.warmup,
             stall_timeout: Duration::from_secs(args.stall_timeout.max(1)),
             progress: !args.quiet,
+            sample_every: args
+                .sample_every
+                .map(|seconds| Duration::from_secs(seconds.max(1))),
         };
         let mut targets = Vec::new();
         if let Some(input_topic) = &args.attach {

@@ -901,3 +901,89 @@ fn exec_log_options_without_logs_or_with_an_unknown_level_are_usage_errors() {
     ]);
     run.assert_output_contains("ALL, ERROR, FATAL or OFF");
 }
+
+/// Credential settings passed through to librdkafka (`sasl.password`, `ssl.key.password` …)
+/// never appear in what the daemon prints: not in its startup lines, not when librdkafka
+/// refuses a setting, not in a TOML error, not in `--help`.
+#[test]
+fn credentials_in_the_config_are_never_printed() {
+    let dir = util::temp_dir("cli-credentials");
+    let machine = workload_path("w1-pass-chain");
+    let config = |name: &str, settings: &str| {
+        write_file(
+            &dir,
+            name,
+            &format!(
+                "state_machine = {:?}\n[kafka]\n# nothing listens here\nbrokers = \"127.0.0.1:9\"\n{settings}",
+                machine.to_string_lossy()
+            ),
+        )
+    };
+    let secrets = ["hunter2-sasl", "hunter3-key", "987654321"];
+    let check = |label: &str, run: &util::BinaryRun| {
+        run.assert_no_panic();
+        for secret in secrets {
+            assert!(
+                !run.all_output().contains(secret),
+                "{label}: the output shows a credential\n{}",
+                run.describe()
+            );
+        }
+    };
+    // A setting this build of librdkafka refuses (no TLS support built in): its error
+    // quotes the value it refused.
+    let refused = config(
+        "refused.toml",
+        "[kafka.consumer]\n\"ssl.key.password\" = \"hunter3-key\"\n",
+    );
+    let run = stepstream(["run".as_ref(), "--config".as_ref(), refused.as_os_str()]);
+    check("a refused setting", &run);
+    assert_ne!(run.code, Some(0), "{}", run.describe());
+    run.assert_output_contains("ssl.key.password");
+    // A value of the wrong type.
+    let typed = config(
+        "typed.toml",
+        "[kafka.producer]\n\"sasl.password\" = 987654321\n",
+    );
+    let run = stepstream(["run".as_ref(), "--config".as_ref(), typed.as_os_str()]);
+    check("a TOML error", &run);
+    assert_eq!(run.code, Some(2), "{}", run.describe());
+    run.assert_output_contains("credential");
+    // Accepted settings: the daemon starts, prints its startup lines, and stops on SIGTERM.
+    let accepted = config(
+        "accepted.toml",
+        "[kafka.consumer]\n\"security.protocol\" = \"sasl_plaintext\"\n\"sasl.mechanism\" = \"PLAIN\"\n\
+         \"sasl.username\" = \"user\"\n\"sasl.password\" = \"hunter2-sasl\"\n\
+         [kafka.producer]\n\"security.protocol\" = \"sasl_plaintext\"\n\"sasl.mechanism\" = \"PLAIN\"\n\
+         \"sasl.username\" = \"user\"\n\"sasl.password\" = \"hunter2-sasl\"\n\
+         [workers]\nshutdown_grace_seconds = 1\n[telemetry]\nlisten = \"127.0.0.1:0\"\n",
+    );
+    let stderr_path = dir.join("accepted.stderr");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stepstream"))
+        .args(["run", "--config"])
+        .arg(&accepted)
+        .env_remove("STEPSTREAM_BROKERS")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&stderr_path).expect("a stderr file"))
+        .spawn()
+        .expect("starting the daemon");
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().expect("the daemon exits");
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    assert!(stderr.contains("consuming"), "no startup line: {stderr}");
+    assert!(stderr.contains("metrics on http://127.0.0.1:"), "{stderr}");
+    for secret in secrets {
+        assert!(
+            !stderr.contains(secret),
+            "the daemon printed a credential: {stderr}"
+        );
+    }
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    let help = stepstream(["run", "--help"]);
+    assert!(help.stdout.contains("--config"), "{}", help.describe());
+    check("--help", &help);
+}

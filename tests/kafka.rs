@@ -1097,6 +1097,252 @@ fn a_daemon_killed_repeatedly_loses_nothing() {
     );
 }
 
+// ---------------------------------------------------------------------------------------------
+// Broker restarts (the durable broker)
+// ---------------------------------------------------------------------------------------------
+
+/// The durable broker's binary (nisshi with sqlite storage, `scripts/kafka-broker.sh
+/// install-durable`), from `STEPSTREAM_DURABLE_BROKER` or the script; `None` (after printing
+/// why) when it is not installed, unless `STEPSTREAM_REQUIRE_DURABLE_BROKER=1`.
+fn durable_broker() -> Option<PathBuf> {
+    let required =
+        std::env::var("STEPSTREAM_REQUIRE_DURABLE_BROKER").is_ok_and(|value| value == "1");
+    let found = match std::env::var("STEPSTREAM_DURABLE_BROKER") {
+        Ok(path) if !path.trim().is_empty() => Some(PathBuf::from(path)),
+        _ => Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/kafka-broker.sh"))
+            .arg("durable-path")
+            .stderr(Stdio::null())
+            .output()
+            .ok()
+            .filter(|output| output.status.success())
+            .map(|output| PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())),
+    };
+    match found {
+        Some(path) if path.is_file() => Some(path),
+        _ => {
+            assert!(
+                !required,
+                "STEPSTREAM_REQUIRE_DURABLE_BROKER=1 but the durable broker is not installed: \
+                 run scripts/kafka-broker.sh install-durable (or set STEPSTREAM_DURABLE_BROKER)"
+            );
+            eprintln!(
+                "skipped: no durable broker (scripts/kafka-broker.sh install-durable builds it, \
+                 ~15 min)"
+            );
+            None
+        }
+    }
+}
+
+/// A durable broker of the test's own: its own port and data directory, stopped and started
+/// again at will; killed when dropped.
+struct DurableBroker {
+    binary: PathBuf,
+    dir: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl DurableBroker {
+    fn start(binary: PathBuf, dir: &Path) -> DurableBroker {
+        // A port the system just handed out; the broker binds it a moment later.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|socket| socket.local_addr())
+            .map(|address| address.port())
+            .expect("a free port");
+        let mut broker = DurableBroker {
+            binary,
+            dir: dir.to_path_buf(),
+            port,
+            child: None,
+        };
+        broker.restart();
+        broker
+    }
+
+    fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the broker on the same port and data, and waits until it answers a metadata
+    /// request.
+    fn restart(&mut self) {
+        assert!(self.child.is_none(), "the broker is already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("broker.log"))
+            .expect("opening the broker log");
+        let url = format!("tcp://{}", self.address());
+        let child = Command::new(&self.binary)
+            .args(["broker", "--storage-engine", "sqlite://broker.db"])
+            .args(["--listener-url", &url, "--advertised-listener-url", &url])
+            .current_dir(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("a log handle"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|err| panic!("starting {}: {err}", self.binary.display()));
+        self.child = Some(child);
+        let began = Instant::now();
+        while began.elapsed() < Duration::from_secs(60) {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                self.child = None;
+                panic!("the broker exited at once ({status}):\n{}", self.log());
+            }
+            if std::net::TcpStream::connect(self.address()).is_ok() {
+                let consumer: BaseConsumer = ClientConfig::new()
+                    .set("bootstrap.servers", self.address())
+                    .create()
+                    .expect("a metadata client");
+                if consumer
+                    .fetch_metadata(None, Duration::from_secs(2))
+                    .is_ok_and(|metadata| !metadata.brokers().is_empty())
+                {
+                    eprintln!("durable broker up in {:?}", began.elapsed());
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the broker did not answer within 60 s:\n{}", self.log());
+    }
+
+    /// Stops the broker: SIGKILL (a crash) or SIGTERM (a clean stop, SIGKILL after 20 s).
+    fn stop(&mut self, crash: bool) -> Duration {
+        let Some(mut child) = self.child.take() else {
+            return Duration::ZERO;
+        };
+        let asked = Instant::now();
+        if !crash {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            while asked.elapsed() < Duration::from_secs(20) {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return asked.elapsed();
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        asked.elapsed()
+    }
+
+    fn log(&self) -> String {
+        let text = std::fs::read_to_string(self.dir.join("broker.log")).unwrap_or_default();
+        let start = text.len().saturating_sub(4000);
+        let start = (start..text.len())
+            .find(|&index| text.is_char_boundary(index))
+            .unwrap_or(text.len());
+        text[start..].to_string()
+    }
+}
+
+impl Drop for DurableBroker {
+    fn drop(&mut self) {
+        self.stop(true);
+    }
+}
+
+/// At-least-once across broker restarts: the durable broker is crashed (SIGKILL) and stopped
+/// (SIGTERM) in turns while the daemon works through a stream, and started again on the same
+/// data; the daemon rides through on its clients' retries, takes the events produced after
+/// each restart too, and in the end every event has a result. Two restarts by default;
+/// `STEPSTREAM_BROKER_RESTARTS=6` (`make test-long`) for more. Skipped without the durable
+/// broker (`scripts/kafka-broker.sh install-durable`).
+#[test]
+fn a_broker_restarted_mid_stream_loses_nothing() {
+    let Some(binary) = durable_broker() else {
+        return;
+    };
+    let started = Instant::now();
+    let dir = util::temp_dir("kafka-broker-restart");
+    let mut broker = DurableBroker::start(binary, &dir);
+    let brokers = broker.address();
+    let names = Names::new("kafka-broker-restart");
+    names.create_topics(&brokers, 4);
+    // Each event waits 1 s at a fifth of real time: with at most 100 in flight the stage does
+    // about 500 events/s, so each batch is still being worked on when the broker goes away.
+    let definition = json!({
+        "StartAt": "Hold",
+        "States": {
+            "Hold": {"Type": "Wait", "Seconds": 1, "Next": "Echo"},
+            "Echo": {"Type": "Pass", "Parameters": {"n.$": "$.n"}, "End": true}
+        }
+    });
+    let mut stage = Stage::new(&names, machine(&dir, "restart.json", &definition));
+    stage.time_scale = 0.2;
+    stage.max_in_flight = 100;
+    stage.commit_interval_ms = Some(200);
+    let planned: usize = std::env::var("STEPSTREAM_BROKER_RESTARTS")
+        .ok()
+        .and_then(|restarts| restarts.parse().ok())
+        .unwrap_or(2);
+    const BATCH: usize = 1_500;
+    let batch = |round: usize| -> Vec<Event> {
+        (round * BATCH..(round + 1) * BATCH)
+            .map(|n| Event::keyed(&format!("r{n}"), json!({"n": n}).to_string()))
+            .collect()
+    };
+    let mut produced = produce(&brokers, &names.input, &batch(0));
+    let mut daemon = stage.start(&brokers, &dir, "broker-restart");
+    let mut results = Collector::new(&brokers, &names, 4);
+    let mut downtime = Vec::new();
+    for round in 0..planned {
+        let before = results.records.len();
+        let working = results.until(Duration::from_secs(60), |records| records.len() > before);
+        daemon.assert_running();
+        assert!(working, "no new result within 60 s in round {round}");
+        results.poll_for(Duration::from_millis(300));
+        // Crash first, then a clean stop, in turns.
+        let crash = round % 2 == 0;
+        let down = Instant::now();
+        let stopping = broker.stop(crash);
+        std::thread::sleep(Duration::from_secs(2));
+        daemon.assert_running();
+        broker.restart();
+        downtime.push((crash, stopping, down.elapsed()));
+        produced.extend(produce(&brokers, &names.input, &batch(round + 1)));
+    }
+    let total = produced.len();
+    let complete = results.until(Duration::from_secs(180), |records| {
+        Collector::positions(records).len() >= total
+    });
+    daemon.assert_running();
+    results.poll_for(Duration::from_millis(500));
+    daemon.stop_cleanly();
+    let (counts, strays) = tally(&results.records, &names, &produced);
+    assert!(
+        strays.is_empty(),
+        "results that point at no event: {strays:#?}"
+    );
+    let lost = counts.iter().filter(|&&count| count == 0).count();
+    let duplicates: usize = counts.iter().map(|&count| count.saturating_sub(1)).sum();
+    let dead_letters = results
+        .records
+        .iter()
+        .filter(|record| record.topic == names.dead_letters)
+        .count();
+    eprintln!(
+        "a_broker_restarted_mid_stream_loses_nothing: {planned} restarts (crash?, stop took, \
+         down for: {downtime:?}), {total} events, {lost} lost, {duplicates} duplicates, \
+         {dead_letters} dead letters; {:?} in all",
+        started.elapsed()
+    );
+    assert!(
+        complete && lost == 0,
+        "{lost} of {total} events without a result after {planned} broker restarts\n--- broker \
+         log ---\n{}",
+        broker.log()
+    );
+    assert_eq!(
+        dead_letters, 0,
+        "every event succeeds; none may be rerouted as undeliverable"
+    );
+}
+
 /// `GET path` on the daemon's telemetry listener: (status line, body).
 fn http_get(address: &str, path: &str) -> Option<(String, String)> {
     use std::io::{Read, Write};

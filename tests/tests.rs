@@ -13,6 +13,9 @@
 // - kafka:       the Kafka stage (`stepstream run --config`) against a real broker (skipped without
 //                STEPSTREAM_BROKERS, failing then if STEPSTREAM_REQUIRE_BROKER=1): results and
 //                dead letters, commits held at the watermark, restart, rebalance, bad events.
+// - hostile:     poison and hostile input, one test per class (invalid JSON and UTF-8, empty and
+//                oversized events, deep nesting, a million-item Map, runaway intrinsics and
+//                JSONata), through the worker pool and the `stepstream run` binary.
 // - pipeline:    the line pipeline and worker pool: one result per event, dead letters,
 //                waits that hold no worker, backpressure, panics contained.
 // - vm:          behaviour the corpus covers thinly: the VM driven by hand, retry timing, timeouts,
@@ -23,6 +26,7 @@ mod util;
 mod cli;
 mod conformance;
 mod golden;
+mod hostile;
 mod kafka;
 mod pipeline;
 mod vm;

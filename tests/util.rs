@@ -165,6 +165,15 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
+    stepstream_with_bytes(args, input.as_bytes())
+}
+
+/// Runs the `stepstream` binary with `input` (any bytes) on its standard input.
+pub fn stepstream_with_bytes<I, S>(args: I, input: &[u8]) -> BinaryRun
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
     use std::io::Write as _;
     let args: Vec<std::ffi::OsString> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
     let mut child = Command::new(env!("CARGO_BIN_EXE_stepstream"))
@@ -177,7 +186,7 @@ where
     let mut stdin = child.stdin.take().expect("the child's stdin is piped");
     let input = input.to_owned();
     let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(input.as_bytes());
+        let _ = stdin.write_all(&input);
     });
     let output = child
         .wait_with_output()

@@ -5,7 +5,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,10 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
-use super::{procfs, sleep_until, Events, Latencies, Progress, ProgressBar, RunReport, Seen};
+use super::report::Sample;
+use super::{
+    procfs, sleep_until, Events, Latencies, Percentiles, Progress, ProgressBar, RunReport, Seen,
+};
 use crate::kafka::admin;
 
 /// How a Kafka benchmark run goes.
@@ -34,6 +37,9 @@ pub struct KafkaBench {
     /// The run ends when no new result has come for this long.
     pub stall_timeout: Duration,
     pub progress: bool,
+    /// Reports latency and the daemon's memory once per interval (a soak), on stderr as
+    /// the run goes and in the report.
+    pub sample_every: Option<Duration>,
 }
 
 /// What runs the executions.
@@ -136,6 +142,11 @@ pub fn run(
             .collect(),
     );
     let stop = Arc::new(AtomicBool::new(false));
+    // The daemon's pid for the sampler (0 until known).
+    let daemon_pid = Arc::new(AtomicU32::new(match target {
+        Target::Attach { pid, .. } => pid.unwrap_or(0),
+        Target::Spawn { .. } => 0,
+    }));
     let collector = Collector {
         reader,
         input_topic: topics.input.clone(),
@@ -150,6 +161,15 @@ pub fn run(
         outcome: Outcome::default(),
         progress: Arc::clone(&progress),
         stop: Arc::clone(&stop),
+        sampler: bench.sample_every.map(|every| Sampler {
+            every,
+            pid: Arc::clone(&daemon_pid),
+            started: None,
+            next: None,
+            results: 0,
+            latencies: Latencies::new(),
+            samples: Vec::new(),
+        }),
     };
     let measured = Arc::clone(&collector.measured);
     let warm = Arc::clone(&collector.warm);
@@ -177,6 +197,7 @@ pub fn run(
             Target::Spawn { .. } => daemon.as_ref().map(|daemon| daemon.child.id()),
             Target::Attach { pid, .. } => *pid,
         };
+        daemon_pid.store(pid.unwrap_or(0), Ordering::Relaxed);
         if paced {
             sender.send_range(events, 0..warmup, None, &sent_at, clock, &progress)?;
             sender.flush()?;
@@ -236,6 +257,7 @@ pub fn run(
         latency_ms: outcome.latencies.percentiles(),
         peak_rss_mib: measured.peak_rss.map(|bytes| bytes as f64 / 1048576.0),
         wall_seconds: wall,
+        samples: outcome.samples,
         ..RunReport::default()
     };
     report.events_per_second_out = match (outcome.first, outcome.last) {
@@ -454,6 +476,74 @@ struct Outcome {
     latencies: Latencies,
     first: Option<Instant>,
     last: Option<Instant>,
+    samples: Vec<Sample>,
+}
+
+/// Per-interval latency and memory for `--sample-every`.
+struct Sampler {
+    every: Duration,
+    pid: Arc<AtomicU32>,
+    /// The first measured result's arrival, from which intervals are counted.
+    started: Option<Instant>,
+    next: Option<Instant>,
+    results: u64,
+    latencies: Latencies,
+    samples: Vec<Sample>,
+}
+
+impl Sampler {
+    /// Closes the intervals that ended by `now`, printing a line for each.
+    fn tick(&mut self, now: Instant) {
+        let (Some(started), Some(mut next)) = (self.started, self.next) else {
+            return;
+        };
+        while now >= next {
+            let pid = self.pid.load(Ordering::Relaxed);
+            let sample = Sample {
+                at_seconds: next.duration_since(started).as_secs_f64(),
+                results: self.results,
+                latency_ms: self.latencies.percentiles(),
+                rss_mib: (pid != 0)
+                    .then(|| procfs::rss_bytes(pid))
+                    .flatten()
+                    .map(|bytes| bytes as f64 / 1048576.0),
+            };
+            let ms = |pick: fn(&Percentiles) -> f64| {
+                sample
+                    .latency_ms
+                    .as_ref()
+                    .map_or("-".to_string(), |latency| format!("{:.1}", pick(latency)))
+            };
+            eprintln!(
+                "sample: at {:.0} s, {} results, p50 {} ms, p99 {} ms, max {} ms, rss {} MiB",
+                sample.at_seconds,
+                sample.results,
+                ms(|latency| latency.p50),
+                ms(|latency| latency.p99),
+                ms(|latency| latency.max),
+                sample
+                    .rss_mib
+                    .map_or("-".to_string(), |mib| format!("{mib:.1}"))
+            );
+            self.samples.push(sample);
+            self.results = 0;
+            self.latencies = Latencies::new();
+            next += self.every;
+        }
+        self.next = Some(next);
+    }
+
+    fn record(&mut self, now: Instant, latency: Option<Duration>) {
+        if self.started.is_none() {
+            self.started = Some(now);
+            self.next = Some(now + self.every);
+        }
+        self.tick(now);
+        self.results += 1;
+        if let Some(latency) = latency {
+            self.latencies.record(latency);
+        }
+    }
 }
 
 /// Reads results and matches them to events.
@@ -473,13 +563,18 @@ struct Collector {
     outcome: Outcome,
     progress: Arc<Progress>,
     stop: Arc<AtomicBool>,
+    sampler: Option<Sampler>,
 }
 
 impl Collector {
     fn run(mut self) -> Outcome {
         let partitions = self.bases.len() as u64;
         while !self.stop.load(Ordering::Relaxed) {
-            let Some(polled) = self.reader.poll(Duration::from_millis(50)) else {
+            let polled = self.reader.poll(Duration::from_millis(50));
+            if let Some(sampler) = &mut self.sampler {
+                sampler.tick(Instant::now());
+            }
+            let Some(polled) = polled else {
                 continue;
             };
             let Ok(message) = polled else { continue };
@@ -523,17 +618,30 @@ impl Collector {
             } else {
                 self.outcome.failed += 1;
             }
-            if let Some(sent) = self.sent_at.get(index as usize) {
+            let latency = self.sent_at.get(index as usize).map(|sent| {
                 let sent = Duration::from_nanos(sent.load(Ordering::Relaxed));
-                self.outcome
-                    .latencies
-                    .record(now.duration_since(self.clock).saturating_sub(sent));
+                now.duration_since(self.clock).saturating_sub(sent)
+            });
+            if let Some(latency) = latency {
+                self.outcome.latencies.record(latency);
+            }
+            if let Some(sampler) = &mut self.sampler {
+                sampler.record(now, latency);
             }
             self.measured
                 .store(self.outcome.distinct, Ordering::Relaxed);
             self.progress
                 .results
                 .store(self.outcome.distinct, Ordering::Relaxed);
+        }
+        if let Some(mut sampler) = self.sampler.take() {
+            // The last, partial interval.
+            if sampler.results > 0 {
+                if let Some(next) = sampler.next {
+                    sampler.tick(next);
+                }
+            }
+            self.outcome.samples = sampler.samples;
         }
         self.outcome
     }

@@ -14,10 +14,20 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
 
 /// A process's peak resident set size in bytes (`VmHWM`), if `/proc` shows it.
 pub fn peak_rss_bytes(pid: u32) -> Option<u64> {
+    status_bytes(pid, "VmHWM:")
+}
+
+/// A process's resident set size in bytes now (`VmRSS`), if `/proc` shows it.
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    status_bytes(pid, "VmRSS:")
+}
+
+/// A `/proc/PID/status` field given in kB, in bytes.
+fn status_bytes(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|line| line.starts_with(field))?;
     let kib: u64 = line
-        .trim_start_matches("VmHWM:")
+        .trim_start_matches(field)
         .trim()
         .trim_end_matches("kB")
         .trim()
@@ -58,6 +68,7 @@ mod tests {
         assert!(sum > 0);
         assert!(cpu_seconds(pid).is_some_and(|seconds| seconds >= 0.0));
         assert!(peak_rss_bytes(pid).is_some_and(|bytes| bytes > 1024 * 1024));
+        assert!(rss_bytes(pid).is_some_and(|bytes| bytes > 1024 * 1024));
         assert!(cpu_seconds(u32::MAX).is_none());
     }
 }

@@ -83,6 +83,22 @@ pub struct RunReport {
     pub cpu_percent: Option<f64>,
     pub peak_rss_mib: Option<f64>,
     pub wall_seconds: f64,
+    /// One entry per sampling interval (`--sample-every`), oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub samples: Vec<Sample>,
+}
+
+/// What one sampling interval of a run saw.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sample {
+    /// Seconds from the start of the measured part of the run to the end of the interval.
+    pub at_seconds: f64,
+    /// Distinct results that arrived in the interval.
+    pub results: u64,
+    /// End-to-end latency of those results (paced runs).
+    pub latency_ms: Option<Percentiles>,
+    /// The daemon's resident memory at the end of the interval.
+    pub rss_mib: Option<f64>,
 }
 
 /// A whole benchmark: its setting and its runs.

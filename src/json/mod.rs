@@ -28,7 +28,8 @@ use std::sync::Arc;
 
 pub use parse::{from_slice, from_slice_keeping, from_str, Error, MAX_DEPTH};
 pub use write::{
-    size, size_bound, string_size, to_string, to_string_pretty, to_vec, write_str, write_to,
+    deeper_than, size, size_bound, string_size, to_string, to_string_pretty, to_vec, write_str,
+    write_to,
 };
 
 /// An immutable string. Cloning is O(1): strings of up to [`Str::INLINE`] bytes (most keys

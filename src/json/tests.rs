@@ -1106,3 +1106,45 @@ fn keeping_some_fields_agrees_with_the_full_parse() {
     let deep = format!("{{\"skip\":{}{}}}", "[".repeat(200), "]".repeat(200));
     assert!(!check(deep.as_bytes(), &keep));
 }
+
+#[test]
+fn deeper_than_walks_without_recursion() {
+    use super::deeper_than;
+    assert!(!deeper_than(&crate::json!(1), 0));
+    assert!(deeper_than(&crate::json!([]), 0));
+    assert!(!deeper_than(&crate::json!([]), 1));
+    assert!(!deeper_than(
+        &crate::json!({"a": [1, {"b": []}], "c": {}}),
+        4
+    ));
+    assert!(deeper_than(
+        &crate::json!({"a": [1, {"b": []}], "c": {}}),
+        3
+    ));
+    // Wide and deep at once, past any stack: built and taken apart by hand. The innermost
+    // array holds an empty one, one level deeper than the 200,000 wrappers.
+    let mut value = Value::from(0);
+    for level in 0..200_000 {
+        value = if level % 2 == 0 {
+            Value::from(vec![
+                Value::from(1),
+                value,
+                Value::from(Vec::<Value>::new()),
+            ])
+        } else {
+            Value::Object(Map::from_iter([("x", value)]))
+        };
+    }
+    assert!(!deeper_than(&value, 200_001));
+    assert!(deeper_than(&value, 200_000));
+    let mut pending = vec![value];
+    while let Some(mut value) = pending.pop() {
+        match &mut value {
+            Value::Array(items) => pending.extend(std::mem::take(items).into_vec()),
+            Value::Object(fields) => {
+                pending.extend(std::mem::take(fields).into_iter().map(|(_, v)| v))
+            }
+            _ => {}
+        }
+    }
+}

@@ -143,6 +143,29 @@ pub fn size(value: &Value) -> usize {
     }
 }
 
+/// Whether a value has containers nested more than `limit` deep (a scalar is 0 deep, `[]` 1).
+/// It walks the value without recursion and stops at the first container past the limit, so
+/// it is safe on values of any depth, which the recursive printer and measure are not.
+pub fn deeper_than(value: &Value, limit: usize) -> bool {
+    let container = |value: &&Value| matches!(value, Value::Array(_) | Value::Object(_));
+    let mut pending: Vec<(&Value, usize)> = vec![(value, 0)];
+    while let Some((value, depth)) = pending.pop() {
+        let inner = depth + 1;
+        match value {
+            Value::Array(_) | Value::Object(_) if inner > limit => return true,
+            Value::Array(items) => {
+                pending.extend(items.iter().filter(container).map(|item| (item, inner)));
+            }
+            Value::Object(fields) => {
+                let items = fields.iter().map(|(_, item)| item);
+                pending.extend(items.filter(container).map(|item| (item, inner)));
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
 /// How much larger than its source text a parsed value's compact JSON can be.
 ///
 /// Structure and strings never grow: whitespace is dropped and every escape prints at most as

@@ -216,7 +216,12 @@ fn analyse(picture: &str) -> Result<Vec<Part>, JsonataError> {
                         } else {
                             let digits: String =
                                 s.chars().take_while(|c| c.is_ascii_digit()).collect();
-                            digits.parse().ok()
+                            // A width past the longest string the engine builds would only
+                            // pad for ever (found by fuzzing: `[M1,201216617]`).
+                            digits
+                                .parse::<usize>()
+                                .ok()
+                                .map(|width| width.min(super::functions::MAX_STRING))
                         }
                     };
                     width = Some(match wm.find('-') {

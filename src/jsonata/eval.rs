@@ -937,7 +937,13 @@ impl<'a> Evaluator<'a> {
                     s.push_str(&functions::to_string(&lhs, false)?);
                 }
                 if !rhs.is_undef() {
-                    s.push_str(&functions::to_string(&rhs, false)?);
+                    let right = functions::to_string(&rhs, false)?;
+                    if s.len() + right.len() > functions::MAX_STRING {
+                        return Err(err("D2014").with_text(super::value::format_number(
+                            (s.len() + right.len()) as f64,
+                        )));
+                    }
+                    s.push_str(&right);
                 }
                 Val::Str(Str::from(s))
             }

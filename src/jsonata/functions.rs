@@ -714,6 +714,11 @@ fn f_join<'a>(_: &mut Evaluator<'a>, args: Vec<Val<'a>>, _: &Val<'a>, _: &Env<'a
         .items()
         .map(|v| v.as_str().unwrap_or("").to_string())
         .collect();
+    let total = parts.iter().map(String::len).sum::<usize>()
+        + sep.len().saturating_mul(parts.len().saturating_sub(1));
+    if total > MAX_STRING {
+        return Err(err("D2014").with_text(format_number(total as f64)));
+    }
     Ok(Val::Str(Str::from(parts.join(&sep))))
 }
 
@@ -1157,7 +1162,13 @@ fn f_lookup<'a>(_: &mut Evaluator<'a>, args: Vec<Val<'a>>, _: &Val<'a>, _: &Env<
 }
 
 fn f_append<'a>(_: &mut Evaluator<'a>, args: Vec<Val<'a>>, _: &Val<'a>, _: &Env<'a>) -> R<'a> {
-    Ok(append(arg(&args, 0), arg(&args, 1)))
+    let (first, second) = (arg(&args, 0), arg(&args, 1));
+    // As many items as the range operator may make: doubling in a loop ends in an error.
+    let count = first.items().count() + second.items().count();
+    if count as f64 > MAX_RANGE {
+        return Err(err("D2014").with_text(format_number(count as f64)));
+    }
+    Ok(append(first, second))
 }
 
 fn f_exists<'a>(_: &mut Evaluator<'a>, args: Vec<Val<'a>>, _: &Val<'a>, _: &Env<'a>) -> R<'a> {
@@ -1535,8 +1546,9 @@ fn f_partition<'a>(_: &mut Evaluator<'a>, args: Vec<Val<'a>>, _: &Val<'a>, _: &E
     Ok(Val::array(chunks))
 }
 
-/// The longest string `$pad` builds.
-const MAX_STRING: usize = 10_000_000;
+/// The longest string `$pad`, `$join` and the `&` operator build; longer ones fail with
+/// `D2014`, so that a loop of doublings ends in an error instead of exhausting memory.
+pub(crate) const MAX_STRING: usize = 10_000_000;
 
 /// The most items `$range` builds, as for the range operator.
 const MAX_RANGE: f64 = 1e7;

@@ -344,6 +344,13 @@ pub(crate) fn format_integer_with(
             },
         ),
         Primary::Roman => {
+            // One "m" per thousand: a huge number would spell out a string beyond memory.
+            let thousands = v / 1000;
+            if thousands > super::functions::MAX_STRING as u64 {
+                return Err(
+                    JsonataError::new("D2014", None, None).with_text(js_number(thousands as f64))
+                );
+            }
             let r = to_roman(v);
             if format.case == Case::Upper {
                 r.to_uppercase()

@@ -23,6 +23,11 @@ use crate::tasks::TaskHandler;
 use crate::telemetry::WorkerMetrics;
 use crate::vm::{Execution, ExecutionInfo, MachineIdentity, Status};
 
+/// A worker thread's stack: room to print, measure and drop values nested
+/// [`crate::vm::MAX_VALUE_DEPTH`] deep (recursively) many times over. Only the pages a deep
+/// value touches are ever committed.
+const WORKER_STACK: usize = 64 << 20;
+
 /// One event to run an execution on.
 #[derive(Debug, Clone)]
 pub struct Job {
@@ -122,6 +127,7 @@ impl Pool {
             };
             let handle = std::thread::Builder::new()
                 .name(format!("stepstream-worker-{index}"))
+                .stack_size(WORKER_STACK)
                 .spawn(move || worker.run())
                 .expect("the operating system refused to start a worker thread");
             handles.push(handle);

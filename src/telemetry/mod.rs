@@ -95,11 +95,21 @@ pub struct Listener {
 
 impl Listener {
     /// Binds `address` and serves on a thread of its own for the life of the process.
+    /// A bare port (`9464` or `:9464`) binds the loopback interface only; another interface
+    /// must be named (`0.0.0.0:9464`).
     pub fn start(
         address: &str,
         handle: PrometheusHandle,
         ready: Arc<AtomicBool>,
     ) -> Result<Listener, String> {
+        let port = address.strip_prefix(':').unwrap_or(address);
+        let loopback;
+        let address = if !port.is_empty() && port.bytes().all(|byte| byte.is_ascii_digit()) {
+            loopback = format!("127.0.0.1:{port}");
+            loopback.as_str()
+        } else {
+            address
+        };
         let socket = TcpListener::bind(address)
             .map_err(|err| format!("cannot listen on {address}: {err}"))?;
         let bound = socket
@@ -378,5 +388,25 @@ mod tests {
         ready.store(true, Ordering::Relaxed);
         assert!(get(listener.address, "/readyz").starts_with("HTTP/1.1 200"));
         assert!(get(listener.address, "/nope").starts_with("HTTP/1.1 404"));
+    }
+
+    #[test]
+    fn a_bare_port_binds_the_loopback_interface_only() {
+        let handle = install().unwrap();
+        for address in ["0", ":0"] {
+            let ready = Arc::new(AtomicBool::new(true));
+            let listener = Listener::start(address, handle.clone(), ready).unwrap();
+            assert_eq!(
+                listener.address.ip(),
+                std::net::IpAddr::from([127, 0, 0, 1]),
+                "{address}"
+            );
+            assert!(get(listener.address, "/healthz").starts_with("HTTP/1.1 200"));
+        }
+        let ready = Arc::new(AtomicBool::new(true));
+        let error = Listener::start("no-such-host.invalid:1", handle, ready)
+            .err()
+            .expect("an unknown host cannot be bound");
+        assert!(error.starts_with("cannot listen on"), "{error}");
     }
 }

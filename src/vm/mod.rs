@@ -336,6 +336,12 @@ impl SingleState {
 /// matched by its own name (it ends the execution), `States.DataLimitExceeded` is.
 const TERMINAL_ERRORS: [&str; 2] = ["States.Runtime", "States.DataLimitExceeded"];
 
+/// The deepest nesting a state's output may have. The parser refuses events nested deeper than
+/// [`crate::json::MAX_DEPTH`], but a loop can wrap a value once more each time round; beyond
+/// this depth the state fails with `States.Runtime`, so that the recursive printer, measure
+/// and destructor never meet a value deeper than a worker's stack can walk.
+pub const MAX_VALUE_DEPTH: usize = 16_384;
+
 impl<'p> Execution<'p> {
     /// Starts an execution: records ExecutionStarted and makes the first state runnable.
     pub fn new(
@@ -1002,6 +1008,18 @@ impl<'p> Execution<'p> {
     fn exit(&mut self, f: u32) -> Result<(), Fault> {
         let code = self.program.state(self.frames[f as usize].state);
         let output = std::mem::take(&mut self.frames[f as usize].work);
+        // A value prints in at least two bytes per level of nesting, so only an output whose
+        // size bound is large can be too deep; the walk does not recurse.
+        if self.frames[f as usize].work_bound > 2 * MAX_VALUE_DEPTH
+            && crate::json::deeper_than(&output, MAX_VALUE_DEPTH)
+        {
+            return Err(self.runtime_fault(
+                f,
+                format_args!(
+                    "The state's output is nested more than {MAX_VALUE_DEPTH} levels deep."
+                ),
+            ));
+        }
         // The bound is cheap and usually far below the limit; measure only when it is not.
         let limit = self.limits.max_payload_bytes;
         if self.frames[f as usize].work_bound > limit {
