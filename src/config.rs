@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::logs::sink::{Destination, SinkOptions, WhenFull};
+use crate::logs::{LogLevel, LogOptions};
+
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,6 +30,8 @@ pub struct Config {
     pub aws: AwsConfig,
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    #[serde(default)]
+    pub logging: LoggingConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -137,6 +142,110 @@ pub struct TelemetryConfig {
     pub listen: Option<String>,
 }
 
+/// The executions' log records (Express execution history as logs).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoggingConfig {
+    /// ALL, ERROR, FATAL or OFF [default: ERROR for the Kafka stage, OFF for `run` over
+    /// standard input].
+    #[serde(deserialize_with = "log_level")]
+    pub level: Option<LogLevel>,
+    /// Whether records carry input, output and Task parameters (AWS's
+    /// `includeExecutionData`).
+    pub include_execution_data: bool,
+    pub destination: LogDestination,
+    /// The file, with `destination = "file"` (relative to the config file).
+    pub path: Option<PathBuf>,
+    /// The topic, with `destination = "kafka"` (on the `[kafka]` brokers).
+    pub topic: String,
+    /// What workers do when the sink is behind: wait, or drop records (counted).
+    pub when_full: WhenFullConfig,
+    /// Bytes a worker gathers before handing them to the sink.
+    pub batch_bytes: usize,
+    /// Bytes of batches queued for the sink before workers wait or drop.
+    pub buffer_bytes: usize,
+    /// librdkafka producer settings for `destination = "kafka"`, passed through as they are.
+    pub producer: BTreeMap<String, String>,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> LoggingConfig {
+        LoggingConfig {
+            level: None,
+            include_execution_data: false,
+            destination: LogDestination::Stdout,
+            path: None,
+            topic: "stepstream-logs".into(),
+            when_full: WhenFullConfig::Block,
+            batch_bytes: 64 << 10,
+            buffer_bytes: 8 << 20,
+            producer: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogDestination {
+    Stdout,
+    Stderr,
+    File,
+    Kafka,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WhenFullConfig {
+    Block,
+    Drop,
+}
+
+fn log_level<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<LogLevel>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.parse().map(Some).map_err(serde::de::Error::custom)
+}
+
+impl LoggingConfig {
+    /// The level in force: the configured one, else ERROR for the Kafka stage and OFF for a
+    /// pipeline whose standard output carries the results.
+    pub fn level_for(&self, kafka: bool) -> LogLevel {
+        self.level.unwrap_or(if kafka {
+            LogLevel::Error
+        } else {
+            LogLevel::Off
+        })
+    }
+
+    /// The sink's options for a stage on `kafka`'s brokers.
+    pub fn sink_options(&self, level: LogLevel, kafka: &KafkaConfig) -> SinkOptions {
+        let destination = match self.destination {
+            LogDestination::Stdout => Destination::Stdout,
+            LogDestination::Stderr => Destination::Stderr,
+            LogDestination::File => Destination::File(self.path.clone().unwrap_or_default()),
+            LogDestination::Kafka => Destination::Kafka {
+                brokers: kafka.brokers.clone(),
+                topic: self.topic.clone(),
+                producer: self.producer.clone(),
+            },
+        };
+        SinkOptions {
+            records: LogOptions {
+                level,
+                include_execution_data: self.include_execution_data,
+            },
+            destination,
+            when_full: match self.when_full {
+                WhenFullConfig::Block => WhenFull::Block,
+                WhenFullConfig::Drop => WhenFull::Drop,
+            },
+            batch_bytes: self.batch_bytes,
+            buffer_bytes: self.buffer_bytes,
+        }
+    }
+}
+
 /// A configuration problem.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -165,6 +274,9 @@ impl Config {
         if let Some(mock) = &config.tasks.mock_config {
             config.tasks.mock_config = Some(base.join(mock));
         }
+        if let Some(log_file) = &config.logging.path {
+            config.logging.path = Some(base.join(log_file));
+        }
         Ok(config)
     }
 
@@ -178,7 +290,7 @@ impl Config {
     /// Applies the environment's overrides: `STEPSTREAM_BROKERS`, `STEPSTREAM_GROUP_ID`,
     /// `STEPSTREAM_INPUT_TOPICS` (comma-separated), `STEPSTREAM_OUTPUT_TOPIC`,
     /// `STEPSTREAM_DEAD_LETTER_TOPIC`, `STEPSTREAM_WORKERS`, `STEPSTREAM_MAX_IN_FLIGHT`,
-    /// `STEPSTREAM_TIME_SCALE`.
+    /// `STEPSTREAM_TIME_SCALE`, `STEPSTREAM_LOG_LEVEL`.
     pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), String> {
         if let Some(value) = env("STEPSTREAM_BROKERS") {
             self.kafka.brokers = value;
@@ -212,6 +324,13 @@ impl Config {
         }
         if let Some(value) = env("STEPSTREAM_TELEMETRY_LISTEN") {
             self.telemetry.listen = Some(value);
+        }
+        if let Some(value) = env("STEPSTREAM_LOG_LEVEL") {
+            self.logging.level = Some(
+                value
+                    .parse()
+                    .map_err(|err| format!("STEPSTREAM_LOG_LEVEL: {err}"))?,
+            );
         }
         if let Some(value) = env("STEPSTREAM_TIME_SCALE") {
             self.limits.time_scale = value
@@ -255,6 +374,27 @@ impl Config {
         }
         if self.limits.execution_timeout_seconds == 0 {
             return Err("limits.execution_timeout_seconds must be at least 1".into());
+        }
+        let logging = &self.logging;
+        match logging.destination {
+            LogDestination::File if logging.path.is_none() => {
+                return Err(
+                    "logging.path must name a file when logging.destination is \"file\"".into(),
+                )
+            }
+            LogDestination::Kafka if logging.topic.trim().is_empty() => {
+                return Err("logging.topic must not be empty".into())
+            }
+            LogDestination::Kafka if kafka.input_topics.contains(&logging.topic) => {
+                return Err("logging.topic must not also be an input topic".into())
+            }
+            _ => {}
+        }
+        if logging.batch_bytes == 0 || logging.buffer_bytes < logging.batch_bytes {
+            return Err(
+                "logging.batch_bytes must be at least 1, and logging.buffer_bytes at least logging.batch_bytes"
+                    .into(),
+            );
         }
         Ok(())
     }
@@ -303,6 +443,30 @@ mod tests {
             "state_machine = \"m.json\"\n[workers]\nthreads = 2",
             Some("unknown field"),
         );
+        check(
+            "state_machine = \"m.json\"\n[logging]\nlevel = \"error\"\ndestination = \"kafka\"\nwhen_full = \"drop\"\n[logging.producer]\n\"linger.ms\" = \"100\"",
+            None,
+        );
+        check(
+            "state_machine = \"m.json\"\n[logging]\nlevel = \"LOUD\"",
+            Some("expected ALL, ERROR, FATAL or OFF"),
+        );
+        check(
+            "state_machine = \"m.json\"\n[logging]\ndestination = \"file\"",
+            Some("logging.path"),
+        );
+        check(
+            "state_machine = \"m.json\"\n[logging]\ndestination = \"syslog\"",
+            Some("unknown variant"),
+        );
+        check(
+            "state_machine = \"m.json\"\n[logging]\ndestination = \"kafka\"\ntopic = \"stepstream-in\"",
+            Some("input topic"),
+        );
+        check(
+            "state_machine = \"m.json\"\n[logging]\nbatch_bytes = 100\nbuffer_bytes = 10",
+            Some("buffer_bytes"),
+        );
     }
 
     #[test]
@@ -317,6 +481,10 @@ mod tests {
             .ends_with("config/examples/order.asl.json"));
         assert_eq!(config.workers.max_in_flight, 100_000);
         assert_eq!(config.workers.max_in_flight_bytes, 64 << 20);
+        assert_eq!(config.logging.level, None);
+        assert_eq!(config.logging.level_for(true), crate::logs::LogLevel::Error);
+        assert_eq!(config.logging.level_for(false), crate::logs::LogLevel::Off);
+        assert!(!config.logging.include_execution_data);
     }
 
     #[test]

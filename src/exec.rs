@@ -14,7 +14,7 @@ use crate::json::Value;
 use crate::clock::Clock;
 use crate::compile::Program;
 use crate::tasks::{Fault, TaskCall, TaskHandler};
-use crate::vm::{Execution, ExecutionInfo, Limits, MachineIdentity, Outcome, Poll};
+use crate::vm::{Execution, ExecutionInfo, Limits, LogLevel, MachineIdentity, Outcome, Poll};
 
 pub use crate::vm::{HistoryEvent, Status};
 
@@ -30,6 +30,9 @@ pub struct ExecOptions {
     /// 1.0 runs waits in real time, 0.5 twice as fast, 0.0 instantly on a virtual clock.
     pub time_scale: f64,
     pub record_history: bool,
+    /// Which history events are kept when `record_history` is set (see
+    /// [`Limits::history_level`]).
+    pub history_level: LogLevel,
     pub max_payload_bytes: usize,
     /// Longest run (Express: 5 minutes).
     pub max_duration: Option<Duration>,
@@ -44,6 +47,7 @@ impl Default for ExecOptions {
             account: "123456789012".into(),
             time_scale: 1.0,
             record_history: false,
+            history_level: LogLevel::All,
             max_payload_bytes: 262_144,
             max_duration: Some(Duration::from_secs(300)),
         }
@@ -93,6 +97,7 @@ impl ExecOptions {
                 .max_duration
                 .map(|duration| duration.as_millis() as u64),
             record_history: self.record_history,
+            history_level: self.history_level,
         }
     }
 }

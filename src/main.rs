@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand};
 use stepstream::json::{self, Value};
 
-use stepstream::config::Config;
+use stepstream::config::{Config, LogDestination};
 use stepstream::exec::{self, ExecOptions, Status};
 use stepstream::kafka::{self, KafkaOptions};
+use stepstream::logs::sink::{LogSink, SinkReport};
 use stepstream::logs::{self, LogLevel, LogOptions};
 use stepstream::pipeline::{self, LineOptions};
 use stepstream::pool::PoolOptions;
@@ -215,6 +216,20 @@ struct RunArgs {
     /// Serves /metrics (Prometheus), /healthz and /readyz on this address (host:port).
     #[arg(long)]
     telemetry_listen: Option<String>,
+    #[command(flatten)]
+    logging: LoggingArgs,
+}
+
+/// The log records of the executions a pipeline runs.
+#[derive(clap::Args, Clone, Default)]
+struct LoggingArgs {
+    /// Which history events become log records: ALL, ERROR, FATAL or OFF [default: the
+    /// config's [logging] level, else ERROR for the Kafka stage and OFF over standard input].
+    #[arg(long, value_name = "LEVEL")]
+    log_level: Option<LogLevel>,
+    /// Appends the log records to this file (instead of the config's [logging] destination).
+    #[arg(long, value_name = "FILE")]
+    log_file: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -293,6 +308,8 @@ struct BenchArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    #[command(flatten)]
+    logging: LoggingArgs,
 }
 
 /// A CLI failure with its exit code.
@@ -452,6 +469,12 @@ fn exec_command(args: ExecArgs) -> Result<u8, Failure> {
     let options = ExecOptions {
         name: args.name.clone(),
         record_history: args.history || args.logs,
+        // Without --history, only the events --logs prints are kept.
+        history_level: if args.history {
+            LogLevel::All
+        } else {
+            args.log_level
+        },
         ..machine.options(state_machine)
     };
     let result = exec::run(&program, input, &options, handler.as_ref());
@@ -611,6 +634,13 @@ fn run_config(args: &RunArgs) -> Result<Config, Failure> {
     if let Some(listen) = &args.telemetry_listen {
         config.telemetry.listen = Some(listen.clone());
     }
+    if let Some(level) = args.logging.log_level {
+        config.logging.level = Some(level);
+    }
+    if let Some(path) = &args.logging.log_file {
+        config.logging.destination = LogDestination::File;
+        config.logging.path = Some(path.clone());
+    }
     config.check().map_err(usage)?;
     Ok(config)
 }
@@ -670,6 +700,12 @@ fn run_command(args: RunArgs) -> Result<u8, Failure> {
             listener.address
         );
     }
+    let sink = if args.no_op {
+        None
+    } else {
+        start_log_sink(&config, source == Source::Kafka)?
+    };
+    pool.logs = sink.as_ref().map(LogSink::handle);
     let started = Instant::now();
     let summary = if source == Source::Stdin {
         let options = LineOptions {
@@ -724,7 +760,39 @@ fn run_command(args: RunArgs) -> Result<u8, Failure> {
         })?
     };
     eprintln!("stepstream: {}", pipeline::describe(&summary, started));
+    if let Some(sink) = sink {
+        eprintln!("stepstream: {}", describe_log_report(&sink.close()));
+    }
     Ok(0)
+}
+
+/// Starts the log sink the configuration asks for; none at level OFF. Without Kafka, standard
+/// output carries the results (or a report), so the records must go elsewhere.
+fn start_log_sink(config: &Config, kafka: bool) -> Result<Option<LogSink>, Failure> {
+    let level = config.logging.level_for(kafka);
+    if level == LogLevel::Off {
+        return Ok(None);
+    }
+    if !kafka && config.logging.destination == LogDestination::Stdout {
+        return Err(usage(
+            "standard output carries the results here: send the log records elsewhere \
+             (--log-file, or [logging] destination), or turn them off (--log-level OFF)",
+        ));
+    }
+    let options = config.logging.sink_options(level, &config.kafka);
+    let sink = LogSink::start(&options).map_err(|err| usage(err.to_string()))?;
+    eprintln!(
+        "stepstream: log records at {level} to {}",
+        options.destination
+    );
+    Ok(Some(sink))
+}
+
+fn describe_log_report(report: &SinkReport) -> String {
+    format!(
+        "{} log records written, {} dropped (sink full), {} failed (destination refused)",
+        report.written, report.dropped, report.failed
+    )
 }
 
 /// How the configured state machine's executions run, and what serves their tasks.
@@ -780,6 +848,7 @@ fn bench_command(args: BenchArgs) -> Result<u8, Failure> {
         max_in_flight: args.max_in_flight,
         no_op: false,
         telemetry_listen: None,
+        logging: args.logging.clone(),
     };
     let config = run_config(&run_args)?;
     let (events, inputs) = match (&args.inputs, &args.event) {
@@ -817,9 +886,11 @@ fn bench_command(args: BenchArgs) -> Result<u8, Failure> {
     if args.engine_only {
         let (execution, tasks) = execution_setup(&config)?;
         let workers = args.workers.unwrap_or(1);
+        let sink = start_log_sink(&config, false)?;
         let pool = PoolOptions {
             workers,
             execution,
+            logs: sink.as_ref().map(LogSink::handle),
             ..PoolOptions::default()
         };
         let options = bench::engine::EngineOptions {
@@ -832,6 +903,9 @@ fn bench_command(args: BenchArgs) -> Result<u8, Failure> {
         report
             .runs
             .push(bench::engine::run(program, pool, tasks, &events, &options));
+        if let Some(sink) = sink {
+            eprintln!("stepstream: {}", describe_log_report(&sink.close()));
+        }
     } else {
         let kafka_bench = bench::kafka::KafkaBench {
             brokers: config.kafka.brokers.clone(),
@@ -887,6 +961,17 @@ fn bench_command(args: BenchArgs) -> Result<u8, Failure> {
             );
             flag("--test-case", args.test_case.clone());
             flag("--state-machine", args.state_machine.clone());
+            flag(
+                "--log-level",
+                args.logging.log_level.map(|level| level.to_string()),
+            );
+            flag(
+                "--log-file",
+                args.logging
+                    .log_file
+                    .as_ref()
+                    .map(|path| path.display().to_string()),
+            );
             if !args.no_compare {
                 let mut no_op_args = daemon_args.clone();
                 no_op_args.push("--no-op".into());

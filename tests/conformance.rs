@@ -460,6 +460,35 @@ fn run_case(case: &Value) -> Result<Actual, String> {
         }
     }
 
+    // The VM's filter by level keeps exactly the events the level logs, ids and previous ids
+    // unchanged.
+    for level in [logs::LogLevel::Error, logs::LogLevel::Fatal] {
+        let filtered = exec::ExecOptions {
+            history_level: level,
+            ..options.clone()
+        };
+        let kept = exec::run(&program, case["input"].clone(), &filtered, inner).history;
+        let expected = result
+            .history
+            .iter()
+            .filter(|event| level.includes(event.event_type));
+        let shape = |event: &exec::HistoryEvent| {
+            (
+                event.id,
+                event.previous_event_id,
+                event.event_type,
+                event.details.clone(),
+            )
+        };
+        let expected: Vec<_> = expected.map(shape).collect();
+        let kept: Vec<_> = kept.iter().map(shape).collect();
+        if kept != expected {
+            return Err(format!(
+                "history kept at {level}: {kept:?}, against the full history's {expected:?}"
+            ));
+        }
+    }
+
     Ok(Actual {
         status: result.status.as_str().to_owned(),
         output: result.output,

@@ -4,7 +4,8 @@
 // - util:        helpers shared by the others: test data paths, JSON lines, JSON comparison
 //                (numbers compared numerically), running the `stepstream` binary.
 // - conformance: the cases recorded against AWS (tests/data/conformance/aws-recorded.jsonl),
-//                checked against tests/data/conformance-known-failures.txt.
+//                checked against tests/data/conformance-known-failures.txt; each case's history
+//                kept at ERROR and FATAL is the full history's events of those levels.
 // - workloads:   the benchmark workloads (tests/data/workloads) against expected.json, in
 //                process and through the binary.
 // - cli:         the binary's commands, exit codes and error messages.
@@ -12,9 +13,11 @@
 //                (`UPDATE_GOLDEN=1 cargo test --test tests golden` rewrites them).
 // - kafka:       the Kafka stage (`stepstream run --config`) against a real broker (skipped without
 //                STEPSTREAM_BROKERS, failing then if STEPSTREAM_REQUIRE_BROKER=1): results and
-//                dead letters, commits held at the watermark, restart, rebalance, bad events.
+//                dead letters, commits held at the watermark, restart, rebalance, bad events,
+//                log records on a topic and on stdout.
 // - pipeline:    the line pipeline and worker pool: one result per event, dead letters,
-//                waits that hold no worker, backpressure, panics contained.
+//                waits that hold no worker, backpressure, panics contained, log records by
+//                level (projected executions run again for them), `run --log-file`.
 // - vm:          behaviour the corpus covers thinly: the VM driven by hand, retry timing, timeouts,
 //                the payload limit, Map, Parallel, Choice, data flow, history ids, hostile inputs.
 

@@ -19,9 +19,10 @@ use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
 use crate::clock::Clock;
 use crate::compile::Program;
 use crate::exec::{stalled, step, ExecOptions, Step};
+use crate::logs::sink::{LogHandle, LogWriter};
 use crate::tasks::TaskHandler;
 use crate::telemetry::WorkerMetrics;
-use crate::vm::{Execution, ExecutionInfo, MachineIdentity, Status};
+use crate::vm::{Execution, ExecutionInfo, LogLevel, MachineIdentity, Status};
 
 /// One event to run an execution on.
 #[derive(Debug, Clone)]
@@ -69,6 +70,10 @@ pub struct PoolOptions {
     /// Runs no execution: every event's payload comes back as its output. For measuring
     /// the pipe around the engine (`stepstream run --no-op`).
     pub no_op: bool,
+    /// Where the log records of ended executions go; none by default. With a sink, each
+    /// execution keeps the history events of the sink's level, and a worker hands on the
+    /// results of a round only after that round's records are with the sink.
+    pub logs: Option<LogHandle>,
 }
 
 impl Default for PoolOptions {
@@ -78,6 +83,7 @@ impl Default for PoolOptions {
             queue_per_worker: 64,
             execution: ExecOptions::default(),
             no_op: false,
+            logs: None,
         }
     }
 }
@@ -102,12 +108,27 @@ impl Pool {
         let mut senders = Vec::with_capacity(workers);
         let mut handles = Vec::with_capacity(workers);
         let machine = options.execution.machine();
+        let mut execution = options.execution.clone();
+        let mut log_data = false;
+        if let Some(logs) = &options.logs {
+            execution.record_history = logs.level() != LogLevel::Off;
+            execution.history_level = logs.level();
+            log_data = execution.record_history && logs.includes_execution_data();
+        }
+        // Records with payloads must show the whole input: a projected execution that logs
+        // one runs again on all of it. At ALL every execution logs, so none is projected.
+        let project = program.input_fields.is_some()
+            && !(log_data && execution.history_level == LogLevel::All);
         for index in 0..workers {
             let (sender, receiver) = bounded::<Vec<Job>>(options.queue_per_worker.max(1));
             senders.push(sender);
             let worker = Worker {
                 program,
-                options: options.execution.clone(),
+                options: execution.clone(),
+                project,
+                log_data,
+                log: options.logs.as_ref().map(LogHandle::writer),
+                held: Vec::new(),
                 machine: Arc::clone(&machine),
                 no_op: options.no_op,
                 tasks: Arc::clone(&tasks),
@@ -165,6 +186,8 @@ impl Pool {
 struct InFlight {
     /// When the execution started, for the duration metric.
     started: Instant,
+    /// Whether its input was projected (fields left out).
+    projected: bool,
     id: u64,
     name: String,
     payload: Vec<u8>,
@@ -175,6 +198,14 @@ struct InFlight {
 struct Worker {
     program: &'static Program,
     options: ExecOptions,
+    /// Whether executions start on the program's input projection.
+    project: bool,
+    /// Whether log records carry payloads (so must not come from a projected input).
+    log_data: bool,
+    /// The log records of ended executions, handed to the sink at the end of each round.
+    log: Option<LogWriter>,
+    /// Results held until their log records are with the sink (only with a log writer).
+    held: Vec<Finished>,
     /// The state machine's identity, made once for all executions.
     machine: Arc<MachineIdentity>,
     no_op: bool,
@@ -218,8 +249,20 @@ impl Worker {
                 }
             }
             self.resume_due();
-            self.metrics.flush();
+            self.end_round();
         }
+        self.end_round();
+    }
+
+    /// Hands the round's log records to the sink, then the results they belong to.
+    fn end_round(&mut self) {
+        if let Some(log) = &mut self.log {
+            log.flush();
+            for finished in self.held.drain(..) {
+                let _ = self.results.send(finished);
+            }
+        }
+        self.metrics.flush();
     }
 
     fn start(&mut self, job: Job) {
@@ -237,7 +280,7 @@ impl Worker {
             self.finish(id, name, payload, Verdict::Rejected { reason });
             return;
         }
-        self.begin(id, name, payload, true);
+        self.begin(id, name, payload, self.project);
     }
 
     /// Parses the event and starts its execution: with the program's input projection when
@@ -281,6 +324,7 @@ impl Worker {
         }));
         match started {
             Ok(execution) => self.drive(InFlight {
+                projected,
                 started: if self.metrics.enabled {
                     Instant::now()
                 } else {
@@ -318,10 +362,21 @@ impl Worker {
         }));
         match polled {
             // The left-out fields of the input could have mattered: run it on the whole input.
-            Ok(Ok(_)) if flight.execution.is_tainted() => {
+            Ok(Ok(_))
+                if flight.execution.is_tainted()
+                    || flight.projected
+                        && self.log_data
+                        && !flight.execution.history().is_empty() =>
+            {
                 self.begin(flight.id, flight.name, flight.payload, false)
             }
             Ok(Ok(outcome)) => {
+                if let Some(log) = &mut self.log {
+                    let history = flight.execution.history();
+                    if !history.is_empty() {
+                        log.write(&flight.execution.info().arn(), history);
+                    }
+                }
                 let verdict = match outcome.status {
                     Status::Succeeded => Verdict::Succeeded {
                         output: crate::json::to_vec(&outcome.output.unwrap_or(Value::Null)),
@@ -395,14 +450,19 @@ impl Worker {
         }
     }
 
-    fn finish(&self, id: u64, name: String, payload: Vec<u8>, verdict: Verdict) {
-        // The receiver lives as long as the pool's owner wants results.
-        let _ = self.results.send(Finished {
+    fn finish(&mut self, id: u64, name: String, payload: Vec<u8>, verdict: Verdict) {
+        let finished = Finished {
             id,
             name,
             verdict,
             payload,
-        });
+        };
+        if self.log.is_some() {
+            self.held.push(finished);
+            return;
+        }
+        // The receiver lives as long as the pool's owner wants results.
+        let _ = self.results.send(finished);
     }
 }
 

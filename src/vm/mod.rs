@@ -22,8 +22,8 @@ use crate::compile::{Body, Index, Op, Program, Source, StateId};
 use crate::json::size as payload_size;
 use crate::tasks::Fault;
 use eval::Scope;
-pub use history::HistoryEvent;
 use history::{error_details, io_details, resource_kind, state_event_types, ResourceKind};
+pub use history::{HistoryEvent, LogLevel};
 
 /// The identity of an execution, as its context object and history show it.
 #[derive(Debug, Clone)]
@@ -65,33 +65,61 @@ impl ExecutionInfo {
     /// executions never show it.
     pub fn arn(&self) -> String {
         let machine = &self.machine;
-        format!(
-            "arn:aws:states:{}:{}:express:{}:{}:{}",
-            machine.region,
-            machine.account,
-            machine.name,
-            self.name,
-            execution_id(&self.name, self.start_ms)
-        )
+        let parts = [
+            "arn:aws:states:",
+            &machine.region,
+            ":",
+            &machine.account,
+            ":express:",
+            &machine.name,
+            ":",
+            &self.name,
+            ":",
+        ];
+        let mut arn =
+            String::with_capacity(parts.iter().map(|part| part.len()).sum::<usize>() + 36);
+        for part in parts {
+            arn.push_str(part);
+        }
+        write_execution_id(&mut arn, &self.name, self.start_ms);
+        arn
     }
 }
 
 /// A stable id for the execution ARN's last part, derived from its name and start.
 fn execution_id(name: &str, start_ms: i64) -> String {
+    let mut id = String::with_capacity(36);
+    write_execution_id(&mut id, name, start_ms);
+    id
+}
+
+/// Appends the id, in the layout of a version 4 UUID. Written digit by digit: the log sink
+/// makes an ARN for each execution it logs, and `format!` with padded hex cost more than
+/// the rest of the ARN (about 4,000 instructions, callgrind).
+fn write_execution_id(out: &mut String, name: &str, start_ms: i64) {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in name.bytes().chain(start_ms.to_le_bytes()) {
         hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
     }
     let high = hash;
     let low = hash.rotate_left(29).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    format!(
-        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-        high >> 32,
-        (high >> 16) & 0xffff,
-        high & 0x0fff,
-        0x8000 | (low >> 48) & 0x3fff,
-        low & 0xffff_ffff_ffff
-    )
+    push_hex(out, high >> 32, 8);
+    out.push('-');
+    push_hex(out, (high >> 16) & 0xffff, 4);
+    out.push_str("-4");
+    push_hex(out, high & 0x0fff, 3);
+    out.push('-');
+    push_hex(out, 0x8000 | (low >> 48) & 0x3fff, 4);
+    out.push('-');
+    push_hex(out, low & 0xffff_ffff_ffff, 12);
+}
+
+/// Appends the low `digits` hex digits of `value`, zero-padded.
+fn push_hex(out: &mut String, value: u64, digits: u32) {
+    for digit in (0..digits).rev() {
+        let nibble = (value >> (digit * 4)) & 0xf;
+        out.push(char::from(b"0123456789abcdef"[nibble as usize]));
+    }
 }
 
 /// Limits an execution runs under.
@@ -104,6 +132,9 @@ pub struct Limits {
     pub max_duration_ms: Option<u64>,
     /// Whether history events are kept (their ids are counted either way).
     pub record_history: bool,
+    /// Which of them are kept: those of the event types this log level logs. An event left
+    /// out costs no more than one with history off: its details are never made.
+    pub history_level: LogLevel,
 }
 
 impl Default for Limits {
@@ -112,6 +143,7 @@ impl Default for Limits {
             max_payload_bytes: 262_144,
             max_duration_ms: Some(300_000),
             record_history: false,
+            history_level: LogLevel::All,
         }
     }
 }
@@ -797,9 +829,10 @@ impl<'p> Execution<'p> {
         let id = self.next_event;
         let previous = match frame {
             Some(frame) => std::mem::replace(&mut self.frames[frame as usize].last_event, id),
-            None => self.history.last().map_or(0, |event| event.id),
+            // The event before it in this execution's own history, kept or not.
+            None => id - 1,
         };
-        if self.limits.record_history {
+        if self.keeps(event_type) {
             self.history.push(HistoryEvent {
                 id,
                 previous_event_id: previous,
@@ -809,6 +842,12 @@ impl<'p> Execution<'p> {
             });
         }
         id
+    }
+
+    /// Whether events of `event_type` are kept in the history.
+    #[inline]
+    fn keeps(&self, event_type: &str) -> bool {
+        self.limits.record_history && self.limits.history_level.includes(event_type)
     }
 
     // ----- the run loop -----
@@ -1835,7 +1874,7 @@ impl<'p> Execution<'p> {
     fn map_run_started(&mut self, f: u32) {
         // The details borrow the execution's identity, so they are made before the event,
         // and only when they are kept.
-        let details = if self.limits.record_history {
+        let details = if self.keeps("MapRunStarted") {
             let info = &self.info;
             let machine = &info.machine;
             let frame = &self.frames[f as usize];
@@ -2096,5 +2135,42 @@ fn plain(value: &Value) -> String {
     match value {
         Value::String(text) => text.to_string(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn execution_ids_have_the_uuid_layout_they_always_had() {
+        for (name, start_ms) in [("local", 0i64), ("stdin-0-42", 1_713_959_670_680), ("", -5)] {
+            let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+            for byte in name.bytes().chain(start_ms.to_le_bytes()) {
+                hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+            }
+            let low = hash.rotate_left(29).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let formatted = format!(
+                "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+                hash >> 32,
+                (hash >> 16) & 0xffff,
+                hash & 0x0fff,
+                0x8000 | (low >> 48) & 0x3fff,
+                low & 0xffff_ffff_ffff
+            );
+            assert_eq!(execution_id(name, start_ms), formatted);
+        }
+        let info = ExecutionInfo {
+            name: "run".into(),
+            machine: Arc::new(MachineIdentity::new("SM", "eu-west-1", "1")),
+            start_ms: 7,
+        };
+        assert_eq!(
+            info.arn(),
+            format!(
+                "arn:aws:states:eu-west-1:1:express:SM:run:{}",
+                execution_id("run", 7)
+            )
+        );
     }
 }
