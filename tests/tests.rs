@@ -15,6 +15,7 @@
 //                dead letters, commits held at the watermark, restart, rebalance, bad events.
 // - pipeline:    the line pipeline and worker pool: one result per event, dead letters,
 //                waits that hold no worker, backpressure, panics contained.
+// - variables:   JSONata states and variables: validation, scoping, evaluation order, runaways.
 // - vm:          behaviour the corpus covers thinly: the VM driven by hand, retry timing, timeouts,
 //                the payload limit, Map, Parallel, Choice, data flow, history ids, hostile inputs.
 
@@ -25,5 +26,6 @@ mod conformance;
 mod golden;
 mod kafka;
 mod pipeline;
+mod variables;
 mod vm;
 mod workloads;
