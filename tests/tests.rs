@@ -10,6 +10,8 @@
 // - cli:         the binary's commands, exit codes and error messages.
 // - golden:      compiled-program listings checked against tests/golden/*.dump
 //                (`UPDATE_GOLDEN=1 cargo test --test tests golden` rewrites them).
+// - integrations: the HTTP Task and Lambda invoke against local servers (tests/util/http_server.rs),
+//                and thousands of slow HTTP tasks overlapping on two pool workers.
 // - kafka:       the Kafka stage (`stepstream run --config`) against a real broker (skipped without
 //                STEPSTREAM_BROKERS, failing then if STEPSTREAM_REQUIRE_BROKER=1): results and
 //                dead letters, commits held at the watermark, restart, rebalance, bad events.
@@ -24,6 +26,7 @@ mod util;
 mod cli;
 mod conformance;
 mod golden;
+mod integrations;
 mod kafka;
 mod pipeline;
 mod variables;

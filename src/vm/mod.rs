@@ -104,6 +104,9 @@ pub struct Limits {
     pub max_duration_ms: Option<u64>,
     /// Whether history events are kept (their ids are counted either way).
     pub record_history: bool,
+    /// Header names (besides `Authorization`) whose values an HTTP Task's parameters never
+    /// show in the history.
+    pub secret_headers: Arc<[String]>,
 }
 
 impl Default for Limits {
@@ -112,6 +115,7 @@ impl Default for Limits {
             max_payload_bytes: 262_144,
             max_duration_ms: Some(300_000),
             record_history: false,
+            secret_headers: Arc::from(Vec::new()),
         }
     }
 }
@@ -159,6 +163,17 @@ pub struct Ticket {
     frame: u32,
     generation: u32,
     sequence: u32,
+}
+
+impl Ticket {
+    /// A ticket that names no request: what an invocation outside any execution answers to.
+    pub fn detached() -> Ticket {
+        Ticket {
+            frame: u32::MAX,
+            generation: 0,
+            sequence: 0,
+        }
+    }
 }
 
 /// A Task state's request to invoke its resource.
@@ -1635,10 +1650,18 @@ impl<'p> Execution<'p> {
                 resource_type,
                 resource: short,
             } => {
+                // Secret header values of an HTTP Task never reach the history.
+                let secrets = (resource == crate::tasks::http::RESOURCE
+                    && self.limits.record_history)
+                    .then(|| Arc::clone(&self.limits.secret_headers));
                 self.event(
                     Some(f),
                     "TaskScheduled",
                     |parameters: &Value| {
+                        let parameters = match &secrets {
+                            Some(secrets) => &crate::tasks::http::redact(parameters, secrets),
+                            None => parameters,
+                        };
                         let mut details = json!({"taskScheduledEventDetails": {
                             "parameters": parameters,
                             "region": "us-east-1",
