@@ -23,6 +23,17 @@ pub(super) fn child(pointer: &str, key: &str) -> String {
     out
 }
 
+/// An array template from its parts, read in full so every problem is recorded: `None`
+/// when a part is broken, the array itself when every part is constant.
+fn array_template(value: &Value, parts: Vec<Option<Payload>>) -> Option<Payload> {
+    let parts: Vec<Payload> = parts.into_iter().collect::<Option<_>>()?;
+    if parts.iter().all(|part| matches!(part, Payload::Value(_))) {
+        Some(Payload::Value(value.clone()))
+    } else {
+        Some(Payload::Array(parts))
+    }
+}
+
 /// Collects problems while the model is read.
 struct Reader<'p> {
     problems: &'p mut Vec<Problem>,
@@ -218,26 +229,16 @@ impl Reader<'_> {
                 }
             }
             Value::Array(items) => {
-                let mut parts = Vec::with_capacity(items.len());
-                let mut broken = false;
-                for (index, item) in items.iter().enumerate() {
-                    let item_field = format!("{field}[{index}]");
-                    match self.jsonata_template(
-                        item,
-                        &child(pointer, &index.to_string()),
-                        &item_field,
-                    ) {
-                        Some(part) => parts.push(part),
-                        None => broken = true,
-                    }
-                }
-                if broken {
-                    None
-                } else if parts.iter().all(|part| matches!(part, Payload::Value(_))) {
-                    Some(Payload::Value(value.clone()))
-                } else {
-                    Some(Payload::Array(parts))
-                }
+                let parts = items
+                    .iter()
+                    .enumerate()
+                    .map(|(index, item)| {
+                        let item_field = format!("{field}[{index}]");
+                        let item_pointer = child(pointer, &index.to_string());
+                        self.jsonata_template(item, &item_pointer, &item_field)
+                    })
+                    .collect();
+                array_template(value, parts)
             }
             other => Some(Payload::Value(other.clone())),
         }
@@ -422,21 +423,12 @@ impl Reader<'_> {
                 }
             }
             Value::Array(items) => {
-                let mut parts = Vec::with_capacity(items.len());
-                let mut broken = false;
-                for (index, item) in items.iter().enumerate() {
-                    match self.template(item, &child(pointer, &index.to_string())) {
-                        Some(part) => parts.push(part),
-                        None => broken = true,
-                    }
-                }
-                if broken {
-                    None
-                } else if parts.iter().all(|part| matches!(part, Payload::Value(_))) {
-                    Some(Payload::Value(value.clone()))
-                } else {
-                    Some(Payload::Array(parts))
-                }
+                let parts = items
+                    .iter()
+                    .enumerate()
+                    .map(|(index, item)| self.template(item, &child(pointer, &index.to_string())))
+                    .collect();
+                array_template(value, parts)
             }
             other => Some(Payload::Value(other.clone())),
         }
