@@ -958,15 +958,7 @@ impl<'p> Execution<'p> {
                     let built = self.in_result_scope(f, |scope| {
                         eval::build(&program.payloads[index as usize], scope)
                     });
-                    match built {
-                        Ok(value) => {
-                            let frame = &mut self.frames[f as usize];
-                            frame.work_bound = payload_size(&value);
-                            frame.work = value;
-                            Flow::Continue
-                        }
-                        Err(err) => Flow::Fault(self.eval_fault(f, err)),
-                    }
+                    self.set_built(f, index, usize::MAX, built)
                 }
             };
             if let (Some(single), Flow::Continue) = (self.single.as_deref_mut(), &flow) {
@@ -1330,6 +1322,8 @@ impl<'p> Execution<'p> {
         self.set_built(f, index, source_bound, built)
     }
 
+    /// Makes a built payload the working value; its size bound comes from the payload's bound
+    /// over a source of `source_bound` bytes, or is measured (`usize::MAX`: no cheap bound).
     fn set_built(
         &mut self,
         f: u32,
@@ -1407,20 +1401,15 @@ impl<'p> Execution<'p> {
                 return Flow::Fault(fault);
             }
         }
-        if let Some(output) = output {
-            let built = self.in_scope(f, false, |scope| {
-                eval::build(&self.program.payloads[output as usize], scope)
-            });
-            match built {
-                Ok(value) => {
-                    let frame = &mut self.frames[f as usize];
-                    frame.work_bound = payload_size(&value);
-                    frame.work = value;
-                }
-                Err(err) => return Flow::Fault(self.eval_fault(f, err)),
+        match output {
+            Some(output) => {
+                let built = self.in_scope(f, false, |scope| {
+                    eval::build(&self.program.payloads[output as usize], scope)
+                });
+                self.set_built(f, output, usize::MAX, built)
             }
+            None => Flow::Continue,
         }
-        Flow::Continue
     }
 
     fn fail_state(&mut self, f: u32, index: Index) -> Flow {
