@@ -50,7 +50,6 @@ fn conformance() {
     let cases: Vec<Value> = util::read_json_lines(&corpus_path());
     let known_failures = read_known_failures();
 
-    let skipped: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut filtered_out = 0;
     let mut results: Vec<CaseResult> = Vec::new();
     for case in &cases {
@@ -77,14 +76,7 @@ fn conformance() {
     }
 
     let mut report = String::new();
-    write_report(
-        &mut report,
-        &cases,
-        &results,
-        &skipped,
-        filtered_out,
-        verbose,
-    );
+    write_report(&mut report, &cases, &results, filtered_out, verbose);
 
     let failing: BTreeSet<&str> = results
         .iter()
@@ -167,13 +159,12 @@ fn conformance() {
     let _ = write!(std::io::stderr(), "{list_notes}");
     let _ = writeln!(
         std::io::stderr(),
-        "conformance: {passed}/{} passed, histories {}/{} match, recorded logs {}/{} match, {} skipped, {} unlisted failure(s); report in {}",
+        "conformance: {passed}/{} passed, histories {}/{} match, recorded logs {}/{} match, {} unlisted failure(s); report in {}",
         results.len(),
         histories.iter().filter(|d| d.is_none()).count(),
         histories.len(),
         logs_differences.iter().filter(|(_, d)| d.is_none()).count(),
         logs_differences.len(),
-        skipped.values().sum::<usize>(),
         if update_known_failures {
             0
         } else {
@@ -921,7 +912,6 @@ fn write_report(
     report: &mut String,
     cases: &[Value],
     results: &[CaseResult],
-    skipped: &BTreeMap<&'static str, usize>,
     filtered_out: usize,
     verbose: bool,
 ) {
@@ -937,14 +927,6 @@ fn write_report(
         percent(passed, total),
         cases.len()
     );
-    let skipped_total: usize = skipped.values().sum();
-    let _ = writeln!(
-        report,
-        "skipped {skipped_total} (not in the JSONPath suite; a case counts under its first reason):"
-    );
-    for (reason, count) in skipped {
-        let _ = writeln!(report, "  {count:4}  {reason}");
-    }
     if filtered_out > 0 {
         let _ = writeln!(report, "left out by CONFORMANCE_FILTER: {filtered_out}");
     }
