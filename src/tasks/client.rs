@@ -16,6 +16,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
+use crate::json::{Map, Value};
+
 /// Largest response body read; a longer one fails the task (the payload limit is 256 KiB).
 pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
 
@@ -39,6 +41,26 @@ pub struct Outbound {
     /// Header names and values, in the order given.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+}
+
+/// Adds a header value to a `{name: [values]}` map, the shape AWS gives response headers in;
+/// says whether it is the first value of that name.
+pub fn append_header(headers: &mut Map, name: &str, value: &str) -> bool {
+    match headers.get_mut(name) {
+        Some(Value::Array(values)) => {
+            let mut list = std::mem::take(values).into_vec();
+            list.push(Value::from(value));
+            *values = list.into_iter().collect();
+            false
+        }
+        _ => {
+            headers.insert(
+                name,
+                Value::Array([Value::from(value)].into_iter().collect()),
+            );
+            true
+        }
+    }
 }
 
 /// An HTTP response as received.

@@ -15,7 +15,9 @@ use hyper::{Method, Uri};
 
 use crate::json::{self, Map, Value};
 
-use super::client::{percent_encode, AllowList, Inbound, IoRuntime, Outbound, SendError};
+use super::client::{
+    append_header, percent_encode, AllowList, Inbound, IoRuntime, Outbound, SendError,
+};
 use super::{invoke_blocking, Dispatch, Fault, ReplyTo, TaskCall, TaskHandler};
 
 /// The HTTP Task's resource.
@@ -132,19 +134,7 @@ pub fn outcome(result: Result<Inbound, SendError>, target: &str) -> Result<Value
 pub fn response_value(inbound: &Inbound) -> Value {
     let mut headers = Map::new();
     for (name, value) in &inbound.headers {
-        match headers.get_mut(name) {
-            Some(Value::Array(values)) => {
-                let mut list = std::mem::take(values).into_vec();
-                list.push(Value::from(value.as_str()));
-                *values = list.into_iter().collect();
-            }
-            _ => {
-                headers.insert(
-                    name.as_str(),
-                    Value::Array([Value::from(value.as_str())].into_iter().collect()),
-                );
-            }
-        }
+        append_header(&mut headers, name, value);
     }
     let body = body_value(inbound.header("content-type"), &inbound.body);
     json::object([

@@ -19,7 +19,7 @@ use hyper::{Method, Uri};
 
 use crate::json::{self, Map, Value};
 
-use super::client::{Inbound, IoRuntime, Outbound, SendError};
+use super::client::{append_header, Inbound, IoRuntime, Outbound, SendError};
 use super::{invoke_blocking, Dispatch, Fault, ReplyTo, TaskCall, TaskHandler};
 
 /// The optimized integration's resource.
@@ -314,19 +314,8 @@ fn optimized_result(inbound: &Inbound, payload: Value, request_id: &str) -> Valu
     let mut single = Map::new();
     for (name, value) in &inbound.headers {
         let name = header_case(name);
-        match all.get_mut(&name) {
-            Some(Value::Array(values)) => {
-                let mut list = std::mem::take(values).into_vec();
-                list.push(Value::from(value.as_str()));
-                *values = list.into_iter().collect();
-            }
-            _ => {
-                all.insert(
-                    name.as_str(),
-                    Value::Array([Value::from(value.as_str())].into_iter().collect()),
-                );
-                single.insert(name.as_str(), Value::from(value.as_str()));
-            }
+        if append_header(&mut all, &name, value) {
+            single.insert(name.as_str(), Value::from(value.as_str()));
         }
     }
     json::object([
