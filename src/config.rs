@@ -108,13 +108,50 @@ impl Default for LimitsConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TasksConfig {
     /// A MockConfigFile serving Task states, relative to the config file.
     pub mock_config: Option<PathBuf>,
     /// The test case of the MockConfigFile to use.
     pub test_case: Option<String>,
+    /// Threads of the async runtime the HTTP and Lambda calls run on.
+    pub io_threads: usize,
+    pub http: HttpTaskConfig,
+    pub lambda: LambdaTaskConfig,
+}
+
+impl Default for TasksConfig {
+    fn default() -> TasksConfig {
+        TasksConfig {
+            mock_config: None,
+            test_case: None,
+            io_threads: 1,
+            http: HttpTaskConfig::default(),
+            lambda: LambdaTaskConfig::default(),
+        }
+    }
+}
+
+/// The HTTP Task (`arn:aws:states:::http:invoke`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpTaskConfig {
+    /// Hosts HTTP Tasks may call: `host` (any port) or `host:port`; `*` allows every host.
+    /// Empty (the default) denies every call.
+    pub allow: Vec<String>,
+    /// Request header names whose values never appear in history or logs (besides
+    /// `Authorization`, which never does).
+    pub secret_headers: Vec<String>,
+}
+
+/// Lambda invoke (`arn:aws:states:::lambda:invoke` and function ARNs).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LambdaTaskConfig {
+    /// Function name (or ARN) → base URL of an endpoint speaking the Lambda Invoke API
+    /// (`http://host:port`, as the Lambda Runtime Interface Emulator serves it).
+    pub functions: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -396,6 +433,53 @@ impl Config {
                     .into(),
             );
         }
+        self.tasks.check()
+    }
+}
+
+impl TasksConfig {
+    /// The real integrations' settings this configuration gives.
+    pub fn integrations(&self, aws: &AwsConfig) -> crate::tasks::Integrations {
+        use crate::tasks::{client::AllowList, http::HttpSettings, lambda::LambdaSettings};
+        crate::tasks::Integrations {
+            io_threads: self.io_threads,
+            http: HttpSettings {
+                allow: AllowList::new(&self.http.allow),
+                secret_headers: self.http.secret_headers.clone(),
+                region: aws.region.clone(),
+            },
+            lambda: LambdaSettings {
+                functions: self
+                    .lambda
+                    .functions
+                    .iter()
+                    .map(|(name, endpoint)| (name.clone(), endpoint.clone()))
+                    .collect(),
+                region: aws.region.clone(),
+                account: aws.account.clone(),
+            },
+        }
+    }
+
+    /// Checks the task integrations' values.
+    pub fn check(&self) -> Result<(), String> {
+        if self.io_threads == 0 {
+            return Err("tasks.io_threads must be at least 1".into());
+        }
+        for (function, endpoint) in &self.lambda.functions {
+            if !endpoint.starts_with("http://") {
+                return Err(format!(
+                    "tasks.lambda.functions.{function:?}: the endpoint {endpoint:?} must be an http:// URL (HTTPS is not supported)"
+                ));
+            }
+        }
+        for entry in &self.http.allow {
+            if entry.trim().is_empty() || entry.contains('/') {
+                return Err(format!(
+                    "tasks.http.allow: {entry:?} is not a host or host:port"
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -466,6 +550,26 @@ mod tests {
         check(
             "state_machine = \"m.json\"\n[logging]\nbatch_bytes = 100\nbuffer_bytes = 10",
             Some("buffer_bytes"),
+        );
+        check(
+            "state_machine = \"m.json\"\n[tasks.http]\nallow = [\"127.0.0.1:8080\", \"api.example.com\"]\nsecret_headers = [\"X-Api-Key\"]\n[tasks.lambda.functions]\nf = \"http://127.0.0.1:9001\"",
+            None,
+        );
+        check(
+            "state_machine = \"m.json\"\n[tasks.lambda.functions]\nf = \"https://lambda\"",
+            Some("http:// URL"),
+        );
+        check(
+            "state_machine = \"m.json\"\n[tasks.http]\nallow = [\"http://x/\"]",
+            Some("not a host"),
+        );
+        check(
+            "state_machine = \"m.json\"\n[tasks.http]\ndeny = []",
+            Some("unknown field"),
+        );
+        check(
+            "state_machine = \"m.json\"\n[tasks]\nio_threads = 0",
+            Some("io_threads"),
         );
     }
 

@@ -9,14 +9,14 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand};
 use stepstream::json::{self, Value};
 
-use stepstream::config::{Config, LogDestination};
+use stepstream::config::{AwsConfig, Config, LogDestination, TasksConfig};
 use stepstream::exec::{self, ExecOptions, Status};
 use stepstream::kafka::{self, KafkaOptions};
 use stepstream::logs::sink::{LogSink, SinkReport};
 use stepstream::logs::{self, LogLevel, LogOptions};
 use stepstream::pipeline::{self, LineOptions};
 use stepstream::pool::PoolOptions;
-use stepstream::tasks::{mock, MockConfig, TaskHandler};
+use stepstream::tasks::{mock, Chain, Integrations, MockConfig, TaskHandler};
 use stepstream::{asl, bench, compile};
 
 /// Prints a line to stdout; a closed pipe (`stepstream … | head`) is not an error.
@@ -96,6 +96,21 @@ struct MachineArgs {
     /// Largest payload in bytes.
     #[arg(long, default_value_t = 262_144)]
     max_payload_bytes: usize,
+    /// A daemon configuration file whose [tasks] (HTTP allow list, secret headers, Lambda
+    /// endpoints, MockConfigFile) and [aws] sections apply, as they do for `run`.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// A host (any port) or host:port HTTP Tasks may call; repeatable (adds to --config's).
+    #[arg(long, value_name = "HOST[:PORT]")]
+    http_allow: Vec<String>,
+    /// A request header whose value never appears in history or logs (besides
+    /// Authorization); repeatable.
+    #[arg(long, value_name = "NAME")]
+    secret_header: Vec<String>,
+    /// A Lambda function (name or ARN) and the base URL of the endpoint serving it (the
+    /// Lambda Invoke API, as the Runtime Interface Emulator speaks it); repeatable.
+    #[arg(long, value_name = "FUNCTION=URL")]
+    lambda_endpoint: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -429,22 +444,61 @@ impl MachineArgs {
         Ok(())
     }
 
-    /// The task handler: the chosen MockConfigFile test case, or none.
-    fn task_handler(&self, state_machine: &str) -> Result<Arc<dyn TaskHandler>, Failure> {
-        task_handler(
-            self.mock_config.as_deref(),
-            self.test_case.as_deref(),
-            state_machine,
-        )
+    /// The configuration of the tasks and the AWS identity: --config's sections with the
+    /// flags' additions.
+    fn settings(&self) -> Result<(TasksConfig, AwsConfig), Failure> {
+        let (mut tasks, aws) = match &self.config {
+            Some(path) => {
+                let config = Config::load(path).map_err(|err| usage(err.to_string()))?;
+                (config.tasks, config.aws)
+            }
+            None => (TasksConfig::default(), AwsConfig::default()),
+        };
+        if self.mock_config.is_some() || self.test_case.is_some() {
+            tasks.mock_config = self.mock_config.clone();
+            tasks.test_case = self.test_case.clone();
+        }
+        tasks.http.allow.extend(self.http_allow.iter().cloned());
+        tasks
+            .http
+            .secret_headers
+            .extend(self.secret_header.iter().cloned());
+        for pair in &self.lambda_endpoint {
+            let Some((function, endpoint)) = pair.split_once('=') else {
+                return Err(usage(format!(
+                    "--lambda-endpoint takes FUNCTION=URL, not {pair:?}"
+                )));
+            };
+            tasks
+                .lambda
+                .functions
+                .insert(function.to_string(), endpoint.to_string());
+        }
+        tasks.check().map_err(usage)?;
+        Ok((tasks, aws))
     }
 
-    fn options(&self, state_machine: String) -> ExecOptions {
-        ExecOptions {
+    /// The task handler: the chosen MockConfigFile test case, then the real integrations.
+    fn task_handler(
+        &self,
+        state_machine: &str,
+        program: &compile::Program,
+    ) -> Result<Arc<dyn TaskHandler>, Failure> {
+        let (tasks, aws) = self.settings()?;
+        task_handler(&tasks, &aws, state_machine, program)
+    }
+
+    fn options(&self, state_machine: String) -> Result<ExecOptions, Failure> {
+        let (tasks, aws) = self.settings()?;
+        Ok(ExecOptions {
             state_machine_name: state_machine,
+            region: aws.region,
+            account: aws.account,
             time_scale: self.time_scale,
             max_payload_bytes: self.max_payload_bytes,
+            secret_headers: Arc::from(tasks.http.secret_headers),
             ..ExecOptions::default()
-        }
+        })
     }
 }
 
@@ -465,7 +519,7 @@ fn exec_command(args: ExecArgs) -> Result<u8, Failure> {
         usage(format!("the input ({source}) is not valid JSON: {err}"))
     })?;
     let state_machine = machine.state_machine_name();
-    let handler = machine.task_handler(&state_machine)?;
+    let handler = machine.task_handler(&state_machine, &program)?;
     let options = ExecOptions {
         name: args.name.clone(),
         record_history: args.history || args.logs,
@@ -475,7 +529,7 @@ fn exec_command(args: ExecArgs) -> Result<u8, Failure> {
         } else {
             args.log_level
         },
-        ..machine.options(state_machine)
+        ..machine.options(state_machine)?
     };
     let result = exec::run(&program, input, &options, handler.as_ref());
     if args.logs {
@@ -527,9 +581,9 @@ fn test_state_command(args: TestStateArgs) -> Result<u8, Failure> {
             error: Some(error.clone()),
             cause: args.mock_cause.clone(),
         }))),
-        (None, None) => machine.task_handler(&state_machine)?,
+        (None, None) => machine.task_handler(&state_machine, &program)?,
     };
-    let options = machine.options(state_machine);
+    let options = machine.options(state_machine)?;
     let response = teststate::run(
         &program,
         &args.state,
@@ -546,13 +600,39 @@ fn test_state_command(args: TestStateArgs) -> Result<u8, Failure> {
     })
 }
 
-/// The task handler: a MockConfigFile test case (from the argument or `SFN_MOCK_CONFIG`), or
-/// none.
+/// The task handler: a MockConfigFile test case (from the configuration or `SFN_MOCK_CONFIG`),
+/// then, when the program has Tasks they serve, the HTTP Task and Lambda integrations.
 fn task_handler(
+    tasks: &TasksConfig,
+    aws: &AwsConfig,
+    state_machine: &str,
+    program: &compile::Program,
+) -> Result<Arc<dyn TaskHandler>, Failure> {
+    let mock = mock_handler(
+        tasks.mock_config.as_deref(),
+        tasks.test_case.as_deref(),
+        state_machine,
+    )?;
+    if !Integrations::serve_any(program) {
+        return Ok(mock.map_or_else(
+            || Arc::new(exec::NoTasks) as Arc<dyn TaskHandler>,
+            Arc::from,
+        ));
+    }
+    let mut chain: Vec<Box<dyn TaskHandler>> = mock.into_iter().collect();
+    chain.extend(tasks.integrations(aws).start().map_err(|err| Failure {
+        code: 1,
+        message: format!("cannot start the runtime of the task integrations: {err}"),
+    })?);
+    Ok(Arc::new(Chain(chain)))
+}
+
+/// A MockConfigFile test case (from the argument or `SFN_MOCK_CONFIG`), or none.
+fn mock_handler(
     mock_config: Option<&Path>,
     test_case: Option<&str>,
     state_machine: &str,
-) -> Result<Arc<dyn TaskHandler>, Failure> {
+) -> Result<Option<Box<dyn TaskHandler>>, Failure> {
     let mock_config = match mock_config {
         Some(path) => Some(MockConfig::load(path).map_err(|err| usage(err.to_string()))?),
         None => mock::from_env()
@@ -571,15 +651,15 @@ fn task_handler(
                         .map(str::to_string)
                         .ok_or_else(|| usage(err))
                 })?;
-            Ok(Arc::new(
+            Ok(Some(Box::new(
                 config.handler(&machine_name, test_case).map_err(usage)?,
-            ))
+            )))
         }
         (Some(_), None) => Err(usage("--mock-config needs --test-case to pick a test case")),
         (None, Some(_)) => Err(usage(
             "--test-case needs --mock-config (or SFN_MOCK_CONFIG)",
         )),
-        (None, None) => Ok(Arc::new(exec::NoTasks)),
+        (None, None) => Ok(None),
     }
 }
 
@@ -681,7 +761,7 @@ fn run_command(args: RunArgs) -> Result<u8, Failure> {
     // The daemon runs one program for its whole life.
     let program: &'static compile::Program =
         Box::leak(Box::new(load_program(&config.state_machine)?));
-    let (execution, tasks) = execution_setup(&config)?;
+    let (execution, tasks) = execution_setup(&config, program)?;
     let mut pool = PoolOptions {
         execution,
         no_op: args.no_op,
@@ -796,16 +876,15 @@ fn describe_log_report(report: &SinkReport) -> String {
 }
 
 /// How the configured state machine's executions run, and what serves their tasks.
-fn execution_setup(config: &Config) -> Result<(ExecOptions, Arc<dyn TaskHandler>), Failure> {
+fn execution_setup(
+    config: &Config,
+    program: &compile::Program,
+) -> Result<(ExecOptions, Arc<dyn TaskHandler>), Failure> {
     let state_machine = config
         .state_machine_name
         .clone()
         .unwrap_or_else(|| machine_name_of(&config.state_machine));
-    let tasks = task_handler(
-        config.tasks.mock_config.as_deref(),
-        config.tasks.test_case.as_deref(),
-        &state_machine,
-    )?;
+    let tasks = task_handler(&config.tasks, &config.aws, &state_machine, program)?;
     let execution = ExecOptions {
         state_machine_name: state_machine,
         region: config.aws.region.clone(),
@@ -813,6 +892,7 @@ fn execution_setup(config: &Config) -> Result<(ExecOptions, Arc<dyn TaskHandler>
         time_scale: config.limits.time_scale,
         max_payload_bytes: config.limits.max_payload_bytes,
         max_duration: Some(Duration::from_secs(config.limits.execution_timeout_seconds)),
+        secret_headers: Arc::from(config.tasks.http.secret_headers.clone()),
         ..ExecOptions::default()
     };
     Ok((execution, tasks))
@@ -884,7 +964,7 @@ fn bench_command(args: BenchArgs) -> Result<u8, Failure> {
     let program: &'static compile::Program =
         Box::leak(Box::new(load_program(&config.state_machine)?));
     if args.engine_only {
-        let (execution, tasks) = execution_setup(&config)?;
+        let (execution, tasks) = execution_setup(&config, program)?;
         let workers = args.workers.unwrap_or(1);
         let sink = start_log_sink(&config, false)?;
         let pool = PoolOptions {

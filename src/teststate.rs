@@ -3,7 +3,7 @@
 //! caught. Tasks are served by a given result or error, a MockConfigFile, or a handler.
 
 use crate::compile::{Program, StateId};
-use crate::exec::{stalled, step, ExecOptions, Step};
+use crate::exec::{drive, ExecOptions};
 use crate::json::{self, Value};
 use crate::tasks::{Fault, TaskCall, TaskHandler};
 use crate::vm::{Execution, SingleStatus};
@@ -76,13 +76,12 @@ pub fn run(
     let info = options.info(clock.now());
     let mut execution = Execution::for_state(program, state, input.clone(), info, options.limits());
     let mut clock = clock;
-    let outcome = loop {
-        match step(&mut execution, &clock, tasks, &options.state_machine_name) {
-            Step::Done(outcome) => break outcome,
-            Step::Wait(at) => clock.sleep_until(at),
-            Step::Stalled => break stalled(),
-        }
-    };
+    let outcome = drive(
+        &mut execution,
+        &mut clock,
+        tasks,
+        &options.state_machine_name,
+    );
     let single = execution.single_state().cloned().unwrap_or_default();
     let status = single.status.unwrap_or(if outcome.error.is_some() {
         SingleStatus::Failed

@@ -11,6 +11,8 @@
 // - cli:         the binary's commands, exit codes and error messages.
 // - golden:      compiled-program listings checked against tests/golden/*.dump
 //                (`UPDATE_GOLDEN=1 cargo test --test tests golden` rewrites them).
+// - integrations: the HTTP Task and Lambda invoke against local servers (tests/util/http_server.rs),
+//                and thousands of slow HTTP tasks overlapping on two pool workers.
 // - kafka:       the Kafka stage (`stepstream run --config`) against a real broker (skipped without
 //                STEPSTREAM_BROKERS, failing then if STEPSTREAM_REQUIRE_BROKER=1): results and
 //                dead letters, commits held at the watermark, restart, rebalance, bad events,
@@ -18,6 +20,7 @@
 // - pipeline:    the line pipeline and worker pool: one result per event, dead letters,
 //                waits that hold no worker, backpressure, panics contained, log records by
 //                level (projected executions run again for them), `run --log-file`.
+// - variables:   JSONata states and variables: validation, scoping, evaluation order, runaways.
 // - vm:          behaviour the corpus covers thinly: the VM driven by hand, retry timing, timeouts,
 //                the payload limit, Map, Parallel, Choice, data flow, history ids, hostile inputs.
 
@@ -26,7 +29,9 @@ mod util;
 mod cli;
 mod conformance;
 mod golden;
+mod integrations;
 mod kafka;
 mod pipeline;
+mod variables;
 mod vm;
 mod workloads;

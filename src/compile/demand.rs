@@ -62,11 +62,14 @@ pub fn input_fields(machine: &StateMachine) -> Option<Vec<Box<str>>> {
     if machine.query_language != QueryLanguage::JsonPath {
         return None;
     }
+    // Variables carry values past the states that read them: not analysed.
     let eligible = machine.states.iter().all(|state| {
         matches!(
             state.kind,
             Kind::Pass(_) | Kind::Choice(_) | Kind::Succeed | Kind::Fail(_)
-        )
+        ) && state.query_language == QueryLanguage::JsonPath
+            && state.assign.is_none()
+            && !matches!(&state.kind, Kind::Choice(choice) if choice.choices.iter().any(|rule| rule.assign.is_some()))
     });
     if !eligible {
         return None;
@@ -169,6 +172,7 @@ fn payload_reads(payload: &Payload) -> Demand {
             demand.union(payload_reads(part))
         }),
         Payload::Path(path) => path_reads(path),
+        Payload::Jsonata(_) => Demand::All,
         Payload::Call(call) => call
             .paths()
             .into_iter()
@@ -195,12 +199,14 @@ fn condition_reads(condition: &Condition) -> Demand {
                 Operand::Value(_) | Operand::Timestamp(..) => demand,
             }
         }
+        Condition::Jsonata(_) => Demand::All,
     }
 }
 
 fn text_reads(text: Option<&Text>) -> Demand {
     match text {
         None | Some(Text::Literal(_)) => Demand::none(),
+        Some(Text::Jsonata(_)) => Demand::All,
         Some(Text::Path(path)) => path_reads(path),
         Some(Text::Call(call)) => call
             .paths()

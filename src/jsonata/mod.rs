@@ -203,9 +203,25 @@ impl Expression {
         bindings: &Bindings,
         limits: &Limits,
     ) -> Result<Option<Value>, JsonataError> {
-        eval::run(self, input, bindings, limits).map_err(JsonataError::finish)
+        eval::run(self, input, bindings, None, limits).map_err(JsonataError::finish)
+    }
+
+    /// Evaluates with explicit limits; a variable neither the expression nor `bindings`
+    /// binds is asked of `resolver` (give it the name without `$`), so a host can supply
+    /// variables on demand instead of binding them all up front.
+    pub fn evaluate_resolving(
+        &self,
+        input: Option<&Value>,
+        bindings: &Bindings,
+        resolver: &Resolver<'_>,
+        limits: &Limits,
+    ) -> Result<Option<Value>, JsonataError> {
+        eval::run(self, input, bindings, Some(resolver), limits).map_err(JsonataError::finish)
     }
 }
+
+/// Supplies the value of a variable by name (without `$`), or `None` when it is not set.
+pub type Resolver<'a> = dyn Fn(&str) -> Option<Value> + 'a;
 
 /// A scope of variables during evaluation.
 pub(crate) struct Frame<'a> {

@@ -4,23 +4,26 @@
 //! Each worker owns the executions it started. An execution that waits (a Wait state, a retry
 //! back-off) is parked on the worker's timer heap and resumed when due, so it never holds the
 //! thread; the worker keeps taking new jobs meanwhile. Task requests are served through the
-//! pool's `TaskHandler`. A panic inside one execution fails that execution, not the worker.
+//! pool's `TaskHandler`: one answered at once is completed at once; one started on an
+//! asynchronous handler (HTTP, Lambda) suspends its execution, whose result comes back on the
+//! worker's completion channel and resumes it. A panic inside one execution fails that
+//! execution, not the worker.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::json::Value;
-use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{bounded, unbounded, Receiver, Select, Sender, TryRecvError};
 
 use crate::clock::Clock;
 use crate::compile::Program;
-use crate::exec::{stalled, step, ExecOptions, Step};
+use crate::exec::{stalled, step, ExecOptions, Outstanding, Replies, Step};
 use crate::logs::sink::{LogHandle, LogWriter};
-use crate::tasks::TaskHandler;
+use crate::tasks::{Completion, TaskHandler};
 use crate::telemetry::WorkerMetrics;
 use crate::vm::{Execution, ExecutionInfo, LogLevel, MachineIdentity, Status};
 
@@ -122,6 +125,7 @@ impl Pool {
         for index in 0..workers {
             let (sender, receiver) = bounded::<Vec<Job>>(options.queue_per_worker.max(1));
             senders.push(sender);
+            let (completion_sender, completions) = unbounded();
             let worker = Worker {
                 program,
                 options: execution.clone(),
@@ -140,6 +144,10 @@ impl Pool {
                 epoch: Instant::now(),
                 free: Vec::new(),
                 sequence: 0,
+                completion_sender,
+                completions,
+                awaiting: HashMap::new(),
+                keys: 0,
             };
             let handle = std::thread::Builder::new()
                 .name(format!("stepstream-worker-{index}"))
@@ -193,6 +201,12 @@ struct InFlight {
     payload: Vec<u8>,
     execution: Execution<'static>,
     clock: Clock,
+    /// The worker's name for the execution, which its task completions carry.
+    key: u64,
+    /// Task requests asynchronous handlers are working on.
+    io: Outstanding,
+    /// The sequence number of the execution's live entry on the timer heap (0: none).
+    timer: u64,
 }
 
 struct Worker {
@@ -220,33 +234,43 @@ struct Worker {
     epoch: Instant,
     free: Vec<usize>,
     sequence: u64,
+    /// Where asynchronous task results come back.
+    completion_sender: Sender<Completion>,
+    completions: Receiver<Completion>,
+    /// Slots of the executions that wait for task completions, by key.
+    awaiting: HashMap<u64, usize>,
+    keys: u64,
 }
 
 impl Worker {
     fn run(mut self) {
         let mut open = true;
-        while open || !self.parked.is_empty() {
-            let received = match self.parked.peek() {
-                _ if !open => Err(RecvTimeoutError::Timeout),
-                Some(Reverse((deadline, _, _))) => self
-                    .jobs
-                    .recv_timeout(deadline.saturating_duration_since(Instant::now())),
-                None => self.jobs.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        while open || self.has_timers() || !self.awaiting.is_empty() {
+            // The fast path: a batch is waiting.
+            let received = if open {
+                match self.jobs.try_recv() {
+                    Ok(batch) => Some(Ok(batch)),
+                    Err(TryRecvError::Disconnected) => Some(Err(())),
+                    Err(TryRecvError::Empty) => None,
+                }
+            } else {
+                None
+            };
+            let received = match received {
+                Some(received) => Some(received),
+                None => self.wait(open),
             };
             match received {
-                Ok(batch) => {
+                Some(Ok(batch)) => {
                     for job in batch {
                         self.start(job);
                     }
                 }
-                Err(RecvTimeoutError::Disconnected) => open = false,
-                Err(RecvTimeoutError::Timeout) => {}
+                Some(Err(())) => open = false,
+                None => {}
             }
-            if !open {
-                // Draining: sleep until the next parked execution is due.
-                if let Some(Reverse((deadline, _, _))) = self.parked.peek() {
-                    std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
-                }
+            while let Ok(done) = self.completions.try_recv() {
+                self.complete(done);
             }
             self.resume_due();
             self.end_round();
@@ -263,6 +287,64 @@ impl Worker {
             }
         }
         self.metrics.flush();
+    }
+
+    /// Whether any execution waits for a timer; drops the stale entries on top of the heap.
+    fn has_timers(&mut self) -> bool {
+        while let Some(Reverse((_, sequence, slot))) = self.parked.peek().copied() {
+            if self.timer_is_live(sequence, slot) {
+                return true;
+            }
+            self.parked.pop();
+        }
+        false
+    }
+
+    /// Whether a timer entry is still its execution's: an execution resumed by a task
+    /// completion and parked again has a new one, and an ended one none.
+    fn timer_is_live(&self, sequence: u64, slot: usize) -> bool {
+        self.slots[slot]
+            .as_ref()
+            .is_some_and(|flight| flight.timer == sequence)
+    }
+
+    /// Blocks until a batch of jobs (when `open`), a task completion or the next timer comes.
+    /// Completions are handled here; a batch is handed back (`Err` when the queue closed).
+    fn wait(&mut self, open: bool) -> Option<Result<Vec<Job>, ()>> {
+        self.has_timers();
+        let deadline = self
+            .parked
+            .peek()
+            .map(|Reverse((deadline, _, _))| *deadline);
+        let mut select = Select::new();
+        let completions = select.recv(&self.completions);
+        let jobs = open.then(|| select.recv(&self.jobs));
+        let operation = match deadline {
+            Some(deadline) => select.select_deadline(deadline).ok()?,
+            None => select.select(),
+        };
+        let index = operation.index();
+        if index == completions {
+            if let Ok(done) = operation.recv(&self.completions) {
+                self.complete(done);
+            }
+            None
+        } else if Some(index) == jobs {
+            Some(operation.recv(&self.jobs).map_err(|_| ()))
+        } else {
+            None
+        }
+    }
+
+    /// Hands a task completion to the execution waiting for it and runs that execution on.
+    fn complete(&mut self, done: Completion) {
+        let Some(&slot) = self.awaiting.get(&done.key) else {
+            // The execution has ended (a timeout, a failed branch): nothing waits for it.
+            return;
+        };
+        if let Some(flight) = self.slots[slot].take() {
+            self.drive(flight, Some(slot), Some(done));
+        }
     }
 
     fn start(&mut self, job: Job) {
@@ -322,42 +404,70 @@ impl Worker {
                 options.limits(),
             )
         }));
+        self.keys += 1;
+        let key = self.keys;
         match started {
-            Ok(execution) => self.drive(InFlight {
-                projected,
-                started: if self.metrics.enabled {
-                    Instant::now()
-                } else {
-                    self.epoch
+            Ok(execution) => self.drive(
+                InFlight {
+                    projected,
+                    started: if self.metrics.enabled {
+                        Instant::now()
+                    } else {
+                        self.epoch
+                    },
+                    id,
+                    name,
+                    payload,
+                    execution,
+                    clock,
+                    key,
+                    io: Outstanding::default(),
+                    timer: 0,
                 },
-                id,
-                name,
-                payload,
-                execution,
-                clock,
-            }),
+                None,
+                None,
+            ),
             Err(panic) => self.finish(id, name, payload, internal_error(&panic)),
         }
     }
 
-    /// Runs an execution until it ends (reported) or waits (parked).
-    fn drive(&mut self, mut flight: InFlight) {
+    /// Runs an execution until it ends (reported) or waits (parked): first handing it `done`,
+    /// a task completion, if given. `slot` is where the execution lives while it waits, kept
+    /// for its whole life once it has one, so its completions can find it.
+    fn drive(&mut self, mut flight: InFlight, slot: Option<usize>, done: Option<Completion>) {
         let tasks = Arc::clone(&self.tasks);
         let state_machine = self.options.state_machine_name.clone();
-        let polled = catch_unwind(AssertUnwindSafe(|| loop {
-            match step(
-                &mut flight.execution,
-                &flight.clock,
-                tasks.as_ref(),
-                &state_machine,
-            ) {
-                Step::Done(outcome) => return Ok(outcome),
-                // A virtual clock jumps; a scaled one parks the execution until then.
-                Step::Wait(at) if flight.clock.real_wait(at).is_none() => {
-                    flight.clock.advance_to(at)
+        let replies = Replies {
+            sender: &self.completion_sender,
+            key: flight.key,
+        };
+        let polled = catch_unwind(AssertUnwindSafe(|| {
+            if let Some(done) = done {
+                flight
+                    .io
+                    .complete(&mut flight.execution, &mut flight.clock, done);
+            }
+            loop {
+                let stopped = step(
+                    &mut flight.execution,
+                    &flight.clock,
+                    tasks.as_ref(),
+                    &state_machine,
+                    &replies,
+                    &mut flight.io,
+                );
+                flight.clock.set_live(!flight.io.is_empty());
+                match stopped {
+                    Step::Done(outcome) => return Ok(outcome),
+                    // A virtual clock jumps; a scaled one (or a virtual one while task IO is
+                    // outstanding) parks the execution until then.
+                    Step::Wait(at) if flight.clock.real_wait(at).is_none() => {
+                        flight.clock.advance_to(at)
+                    }
+                    Step::Wait(at) => return Err(Some(at)),
+                    Step::Stalled if flight.io.is_empty() => return Ok(stalled()),
+                    Step::Stalled => return Err(None),
                 }
-                Step::Wait(at) => return Err(Some(at)),
-                Step::Stalled => return Err(None),
             }
         }));
         match polled {
@@ -368,9 +478,11 @@ impl Worker {
                         && self.log_data
                         && !flight.execution.history().is_empty() =>
             {
+                self.release(&flight, slot);
                 self.begin(flight.id, flight.name, flight.payload, false)
             }
             Ok(Ok(outcome)) => {
+                self.release(&flight, slot);
                 if let Some(log) = &mut self.log {
                     let history = flight.execution.history();
                     if !history.is_empty() {
@@ -396,56 +508,89 @@ impl Worker {
                 }
                 self.finish(flight.id, flight.name, flight.payload, verdict);
             }
-            Ok(Err(wake_at)) => self.park(flight, wake_at),
-            Err(panic) => self.finish(
-                flight.id,
-                flight.name,
-                flight.payload,
-                internal_error(&panic),
-            ),
+            Ok(Err(wake_at)) => self.park(flight, wake_at, slot),
+            Err(panic) => {
+                self.release(&flight, slot);
+                self.finish(
+                    flight.id,
+                    flight.name,
+                    flight.payload,
+                    internal_error(&panic),
+                )
+            }
         }
     }
 
-    /// Parks a waiting execution until its clock reaches its wake time.
-    fn park(&mut self, flight: InFlight, wake_at: Option<i64>) {
-        let wake_at = match wake_at {
-            Some(at) => at,
-            None => {
-                let outcome = stalled();
-                let verdict = Verdict::Failed {
-                    status: outcome.status,
-                    error: outcome.error,
-                    cause: outcome.cause,
-                };
-                self.finish(flight.id, flight.name, flight.payload, verdict);
-                return;
-            }
+    /// Gives up an ended execution's slot; its late completions are dropped.
+    fn release(&mut self, flight: &InFlight, slot: Option<usize>) {
+        if let Some(slot) = slot {
+            self.slots[slot] = None;
+            self.free.push(slot);
+        }
+        if !self.awaiting.is_empty() {
+            self.awaiting.remove(&flight.key);
+        }
+    }
+
+    /// Parks a waiting execution until its clock reaches its wake time (if it has one) or a
+    /// task completion comes for it.
+    fn park(&mut self, mut flight: InFlight, wake_at: Option<i64>, slot: Option<usize>) {
+        let slot = match slot {
+            Some(slot) => slot,
+            None => match self.free.pop() {
+                Some(slot) => slot,
+                None => {
+                    self.slots.push(None);
+                    self.slots.len() - 1
+                }
+            },
         };
-        let deadline = Instant::now() + flight.clock.real_wait(wake_at).unwrap_or(Duration::ZERO);
-        let slot = match self.free.pop() {
-            Some(slot) => {
-                self.slots[slot] = Some(flight);
-                slot
+        flight.timer = 0;
+        if let Some(wake_at) = wake_at {
+            let deadline =
+                Instant::now() + flight.clock.real_wait(wake_at).unwrap_or(Duration::ZERO);
+            self.sequence += 1;
+            flight.timer = self.sequence;
+            self.parked.push(Reverse((deadline, self.sequence, slot)));
+        }
+        self.settle(flight, slot);
+        // Executions resumed by task completions leave their old entries behind: drop them
+        // once they outnumber the live ones (at most one per slot in use).
+        let in_use = self.slots.len() - self.free.len();
+        if self.parked.len() > 2 * in_use + 1024 {
+            let slots = &self.slots;
+            self.parked.retain(|Reverse((_, sequence, slot))| {
+                slots[*slot]
+                    .as_ref()
+                    .is_some_and(|flight| flight.timer == *sequence)
+            });
+        }
+    }
+
+    /// Puts a parked execution in its slot, findable by its completions if it awaits any.
+    fn settle(&mut self, flight: InFlight, slot: usize) {
+        if flight.io.is_empty() {
+            if !self.awaiting.is_empty() {
+                self.awaiting.remove(&flight.key);
             }
-            None => {
-                self.slots.push(Some(flight));
-                self.slots.len() - 1
-            }
-        };
-        self.sequence += 1;
-        self.parked.push(Reverse((deadline, self.sequence, slot)));
+        } else {
+            self.awaiting.insert(flight.key, slot);
+        }
+        self.slots[slot] = Some(flight);
     }
 
     fn resume_due(&mut self) {
         let now = Instant::now();
-        while let Some(Reverse((deadline, _, slot))) = self.parked.peek().copied() {
+        while let Some(Reverse((deadline, sequence, slot))) = self.parked.peek().copied() {
             if deadline > now {
                 break;
             }
             self.parked.pop();
-            if let Some(flight) = self.slots[slot].take() {
-                self.free.push(slot);
-                self.drive(flight);
+            // An entry is stale when its execution was resumed (and re-parked) since.
+            if self.timer_is_live(sequence, slot) {
+                if let Some(flight) = self.slots[slot].take() {
+                    self.drive(flight, Some(slot), None);
+                }
             }
         }
     }

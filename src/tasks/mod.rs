@@ -1,11 +1,28 @@
 //! Task resources: the `TaskHandler` trait the VM's Task requests are served through, and
-//! its implementations (MockConfigFile responses, native Rust closures).
+//! its implementations (MockConfigFile responses, native Rust closures, and the real
+//! integrations: HTTP Task and Lambda invoke, whose IO runs on an async runtime).
+//!
+//! A handler either answers at once (`invoke`, the synchronous path: no allocation, no
+//! channel) or starts the work and answers later through a [`Reply`] (`dispatch` returning
+//! [`Dispatch::Started`]); the driver then suspends the execution until the reply comes back
+//! on its completion channel.
+
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
 
 use crate::json::Value;
+use crate::vm::Ticket;
 
+pub mod client;
+pub mod http;
+pub mod lambda;
 pub mod mock;
 pub mod native;
 
+pub use client::{IoRuntime, Outbound};
+pub use http::HttpHandler;
+pub use lambda::LambdaHandler;
 pub use mock::{MockConfig, MockHandler};
 pub use native::NativeHandlers;
 
@@ -44,11 +61,99 @@ pub struct TaskCall<'a> {
     pub state_machine: &'a str,
 }
 
+/// A finished asynchronous invocation, as it comes back to the driver that started it.
+#[derive(Debug)]
+pub struct Completion {
+    /// The driver's name for the execution (see [`ReplyTo::key`]).
+    pub key: u64,
+    /// The task request this answers.
+    pub ticket: Ticket,
+    pub result: Result<Value, Fault>,
+}
+
+/// Where the result of an asynchronous invocation goes: the driver's completion channel,
+/// and how long the work may take in real time.
+///
+/// Borrowed, so a handler that answers at once costs its driver nothing; a handler that
+/// goes asynchronous takes an owned [`Reply`] with [`ReplyTo::reply`].
+pub struct ReplyTo<'a> {
+    pub sender: &'a Sender<Completion>,
+    /// The driver's name for the execution the request belongs to.
+    pub key: u64,
+    pub ticket: Ticket,
+    /// Real time left before the Task state's `TimeoutSeconds` runs out, if it has one.
+    pub timeout: Option<Duration>,
+}
+
+impl ReplyTo<'_> {
+    /// The owned handle the asynchronous work answers through.
+    pub fn reply(&self) -> Reply {
+        Reply {
+            sender: Some(self.sender.clone()),
+            key: self.key,
+            ticket: self.ticket,
+        }
+    }
+}
+
+/// The answer channel of one asynchronous invocation. Exactly one result is delivered: the
+/// one sent, or, if the handle is dropped unsent (the work was cancelled or panicked), a
+/// `States.TaskFailed` fault, so an execution never waits for a result that cannot come.
+pub struct Reply {
+    sender: Option<Sender<Completion>>,
+    key: u64,
+    ticket: Ticket,
+}
+
+impl Reply {
+    pub fn send(mut self, result: Result<Value, Fault>) {
+        self.deliver(result);
+    }
+
+    fn deliver(&mut self, result: Result<Value, Fault>) {
+        if let Some(sender) = self.sender.take() {
+            // A driver that is gone no longer wants the result.
+            let _ = sender.send(Completion {
+                key: self.key,
+                ticket: self.ticket,
+                result,
+            });
+        }
+    }
+}
+
+impl Drop for Reply {
+    fn drop(&mut self) {
+        self.deliver(Err(Fault::new(
+            "States.TaskFailed",
+            "the task's work ended without a result",
+        )));
+    }
+}
+
+/// How a handler took an invocation.
+#[derive(Debug)]
+pub enum Dispatch {
+    /// Answered at once.
+    Ready(Result<Value, Fault>),
+    /// Started; the result comes later through the [`Reply`] taken from the [`ReplyTo`].
+    Started,
+}
+
 /// Serves Task invocations. Implementations must be cheap to call from worker threads.
 pub trait TaskHandler: Send + Sync {
-    /// Serves one invocation; `None` means this handler does not serve the call, and the
-    /// next handler in a chain is asked.
+    /// Serves one invocation at once; `None` means this handler does not serve the call,
+    /// and the next handler in a chain is asked. A handler whose work is IO may block here
+    /// until it is done; drivers that can suspend executions call `dispatch` instead.
     fn invoke(&self, call: &TaskCall<'_>) -> Option<Result<Value, Fault>>;
+
+    /// Serves one invocation, answering at once or starting work that answers through
+    /// `reply` later; `None` means this handler does not serve the call. The default answers
+    /// with `invoke`, so synchronous handlers keep their direct path.
+    fn dispatch(&self, call: &TaskCall<'_>, reply: &ReplyTo<'_>) -> Option<Dispatch> {
+        let _ = reply;
+        self.invoke(call).map(Dispatch::Ready)
+    }
 }
 
 /// Asks each handler in turn; the first that answers wins.
@@ -57,5 +162,75 @@ pub struct Chain(pub Vec<Box<dyn TaskHandler>>);
 impl TaskHandler for Chain {
     fn invoke(&self, call: &TaskCall<'_>) -> Option<Result<Value, Fault>> {
         self.0.iter().find_map(|handler| handler.invoke(call))
+    }
+
+    fn dispatch(&self, call: &TaskCall<'_>, reply: &ReplyTo<'_>) -> Option<Dispatch> {
+        self.0
+            .iter()
+            .find_map(|handler| handler.dispatch(call, reply))
+    }
+}
+
+impl<T: TaskHandler + ?Sized> TaskHandler for std::sync::Arc<T> {
+    fn invoke(&self, call: &TaskCall<'_>) -> Option<Result<Value, Fault>> {
+        (**self).invoke(call)
+    }
+
+    fn dispatch(&self, call: &TaskCall<'_>, reply: &ReplyTo<'_>) -> Option<Dispatch> {
+        (**self).dispatch(call, reply)
+    }
+}
+
+/// Runs an asynchronous handler's work to its end on the calling thread: the blocking
+/// `invoke` of handlers whose work is IO.
+pub(crate) fn invoke_blocking(
+    handler: &dyn TaskHandler,
+    call: &TaskCall<'_>,
+) -> Option<Result<Value, Fault>> {
+    let (sender, receiver) = crossbeam_channel::bounded(1);
+    let reply = ReplyTo {
+        sender: &sender,
+        key: 0,
+        ticket: Ticket::detached(),
+        timeout: None,
+    };
+    match handler.dispatch(call, &reply)? {
+        Dispatch::Ready(result) => Some(result),
+        Dispatch::Started => Some(match receiver.recv() {
+            Ok(completion) => completion.result,
+            Err(_) => Err(Fault::new(
+                "States.TaskFailed",
+                "the task's work ended without a result",
+            )),
+        }),
+    }
+}
+
+/// The real integrations' settings: the HTTP Task's and Lambda's, and the threads of the async
+/// runtime they share.
+#[derive(Debug, Clone, Default)]
+pub struct Integrations {
+    pub io_threads: usize,
+    pub http: http::HttpSettings,
+    pub lambda: lambda::LambdaSettings,
+}
+
+impl Integrations {
+    /// Starts the shared runtime and gives the HTTP Task and Lambda handlers, to be chained
+    /// after any mock.
+    pub fn start(self) -> std::io::Result<Vec<Box<dyn TaskHandler>>> {
+        let io = IoRuntime::start(self.io_threads)?;
+        Ok(vec![
+            Box::new(HttpHandler::new(std::sync::Arc::clone(&io), self.http)),
+            Box::new(LambdaHandler::new(io, self.lambda)),
+        ])
+    }
+
+    /// Whether a program has a Task these integrations serve (else no runtime is needed).
+    pub fn serve_any(program: &crate::compile::Program) -> bool {
+        program
+            .tasks
+            .iter()
+            .any(|task| &*task.resource == http::RESOURCE || lambda::serves(&task.resource))
     }
 }

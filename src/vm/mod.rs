@@ -21,7 +21,7 @@ use crate::asl::{self, ResultPath, Seconds, Tolerance};
 use crate::compile::{Body, Index, Op, Program, Source, StateId};
 use crate::json::size as payload_size;
 use crate::tasks::Fault;
-use eval::Scope;
+use eval::{EvalError, Scope};
 use history::{error_details, io_details, resource_kind, state_event_types, ResourceKind};
 pub use history::{HistoryEvent, LogLevel};
 
@@ -135,6 +135,9 @@ pub struct Limits {
     /// Which of them are kept: those of the event types this log level logs. An event left
     /// out costs no more than one with history off: its details are never made.
     pub history_level: LogLevel,
+    /// Header names (besides `Authorization`) whose values an HTTP Task's parameters never
+    /// show in the history.
+    pub secret_headers: Arc<[String]>,
 }
 
 impl Default for Limits {
@@ -144,6 +147,7 @@ impl Default for Limits {
             max_duration_ms: Some(300_000),
             record_history: false,
             history_level: LogLevel::All,
+            secret_headers: Arc::from(Vec::new()),
         }
     }
 }
@@ -191,6 +195,17 @@ pub struct Ticket {
     frame: u32,
     generation: u32,
     sequence: u32,
+}
+
+impl Ticket {
+    /// A ticket that names no request: what an invocation outside any execution answers to.
+    pub fn detached() -> Ticket {
+        Ticket {
+            frame: u32::MAX,
+            generation: 0,
+            sequence: 0,
+        }
+    }
 }
 
 /// A Task state's request to invoke its resource.
@@ -255,7 +270,36 @@ struct Frame {
     /// In a frame that runs a DISTRIBUTED Map iteration: the last event id of that child
     /// execution (its ExecutionStarted is 1).
     child_events: u64,
+    /// The variables this frame's scope holds (a branch or iteration also reads its
+    /// ancestors').
+    vars: Vec<(json::Str, Value)>,
+    /// Values the current state assigns, set when it leaves.
+    pending: Vec<(json::Str, Value)>,
 }
+
+/// The variables a frame can read: its own scope's, then its ancestors'.
+#[derive(Clone, Copy)]
+pub(crate) struct Vars<'a> {
+    frames: &'a [Frame],
+    frame: u32,
+}
+
+impl<'a> Vars<'a> {
+    pub(crate) fn get(&self, name: &str) -> Option<&'a Value> {
+        let mut at = Some(self.frame);
+        while let Some(index) = at {
+            let frame = &self.frames[index as usize];
+            if let Some((_, value)) = frame.vars.iter().find(|(key, _)| key.as_str() == name) {
+                return Some(value);
+            }
+            at = frame.parent.map(|(parent, _)| parent);
+        }
+        None
+    }
+}
+
+/// Most bytes the values one state assigns may take (AWS: 256 KiB).
+const MAX_ASSIGN_BYTES: usize = 262_144;
 
 /// The `Frame::history` of frames whose events are this execution's.
 const MAIN_HISTORY: u32 = u32::MAX;
@@ -706,6 +750,8 @@ impl<'p> Execution<'p> {
             task_sequence: 0,
             history,
             child_events: 1,
+            vars: Vec::new(),
+            pending: Vec::new(),
         };
         let index = match self.free.pop() {
             Some(index) => {
@@ -946,6 +992,13 @@ impl<'p> Execution<'p> {
                     Err(fault) => Flow::Fault(fault),
                 },
                 Op::Fail(index) => self.fail_state(f, index),
+                Op::Assign(index) => self.assign(f, index, true),
+                Op::Output(index) => {
+                    let built = self.in_result_scope(f, |scope| {
+                        eval::build(&program.payloads[index as usize], scope)
+                    });
+                    self.set_built(f, index, usize::MAX, built)
+                }
             };
             if let (Some(single), Flow::Continue) = (self.single.as_deref_mut(), &flow) {
                 let work = &self.frames[f as usize].work;
@@ -1058,18 +1111,39 @@ impl<'p> Execution<'p> {
             ));
         }
         let (_, exited) = state_event_types(code.type_name);
+        let pending = std::mem::take(&mut self.frames[f as usize].pending);
         if code.type_name != "Fail" {
             let name = &code.name;
             self.event(
                 Some(f),
                 exited,
                 |output: &Value| {
-                    io_details("stateExitedEventDetails", Some(name), "output", output)
+                    let mut details =
+                        io_details("stateExitedEventDetails", Some(name), "output", output);
+                    if !pending.is_empty() {
+                        let mut assigned: Vec<(json::Str, Value)> = pending
+                            .iter()
+                            .map(|(name, value)| (name.clone(), Value::from(value.to_string())))
+                            .collect();
+                        assigned.sort_by(|a, b| a.0.cmp(&b.0));
+                        assigned.dedup_by(|a, b| a.0 == b.0);
+                        let exited = &mut details["stateExitedEventDetails"];
+                        exited["assignedVariables"] = Value::Object(JsonMap::from_unique(assigned));
+                        exited["assignedVariablesDetails"] = json!({"truncated": false});
+                    }
+                    details
                 },
                 &output,
             );
         }
-        self.frames[f as usize].work = output;
+        let frame = &mut self.frames[f as usize];
+        for (name, value) in pending {
+            match frame.vars.iter_mut().find(|(key, _)| *key == name) {
+                Some(slot) => slot.1 = value,
+                None => frame.vars.push((name, value)),
+            }
+        }
+        frame.work = output;
         Ok(())
     }
 
@@ -1085,8 +1159,41 @@ impl<'p> Execution<'p> {
         )
     }
 
+    /// A failed evaluation as the fault AWS reports, its cause prefixed with the state.
+    fn eval_fault(&mut self, f: u32, err: EvalError) -> Fault {
+        let mut fault = self.runtime_fault(f, err.message);
+        fault.error = Some(err.name.to_string());
+        if err.name == "States.QueryEvaluationError" {
+            let state = &self.program.state(self.frames[f as usize].state).name;
+            let mut details = vec![
+                (
+                    "cause",
+                    Value::from(fault.cause.clone().unwrap_or_default()),
+                ),
+                ("error", Value::from(err.name)),
+            ];
+            if let Some(location) = &err.location {
+                details.push(("location", Value::from(location.as_ref())));
+            }
+            details.push(("state", Value::from(state.as_ref())));
+            let details = Value::Object(JsonMap::from_unique(
+                details
+                    .into_iter()
+                    .map(|(key, value)| (key.into(), value))
+                    .collect(),
+            ));
+            self.event(
+                Some(f),
+                "EvaluationFailed",
+                |details: &Value| json!({"evaluationFailedEventDetails": details.clone()}),
+                &details,
+            );
+        }
+        fault
+    }
+
     /// Runs `body` with a scope over frame `f`'s raw input or working value; the context
-    /// object is built only if a path reads it.
+    /// object is built only if a path reads it. JSONata's `$states.input` is the raw input.
     fn in_scope<R>(&self, f: u32, from_input: bool, body: impl FnOnce(&Scope<'_>) -> R) -> R {
         let frame = &self.frames[f as usize];
         let make = || self.context(f);
@@ -1097,8 +1204,66 @@ impl<'p> Execution<'p> {
                 &frame.work
             },
             &make,
-        );
+        )
+        .vars(self.vars(f))
+        .states(&frame.input, None);
         body(&scope)
+    }
+
+    /// A scope over the working value as a state's result: JSONPath `$` and JSONata
+    /// `$states.result` are the working value, `$states.input` the raw input.
+    fn in_result_scope<R>(&self, f: u32, body: impl FnOnce(&Scope<'_>) -> R) -> R {
+        let frame = &self.frames[f as usize];
+        let make = || self.context(f);
+        let scope = Scope::new(&frame.work, &make)
+            .vars(self.vars(f))
+            .states(&frame.input, Some(&frame.work));
+        body(&scope)
+    }
+
+    fn vars(&self, f: u32) -> Vars<'_> {
+        Vars {
+            frames: &self.frames,
+            frame: f,
+        }
+    }
+
+    /// Evaluates an `Assign` payload; its values are set when the state leaves.
+    fn assign(&mut self, f: u32, index: Index, as_result: bool) -> Flow {
+        let payload = &self.program.payloads[index as usize];
+        let built = if as_result {
+            self.in_result_scope(f, |scope| eval::build(payload, scope))
+        } else {
+            self.in_scope(f, false, |scope| eval::build(payload, scope))
+        };
+        match built {
+            Ok(value) => match self.set_pending(f, value) {
+                Ok(()) => Flow::Continue,
+                Err(fault) => Flow::Fault(fault),
+            },
+            Err(err) => Flow::Fault(self.eval_fault(f, err)),
+        }
+    }
+
+    fn set_pending(&mut self, f: u32, assigned: Value) -> Result<(), Fault> {
+        let Value::Object(fields) = assigned else {
+            return Ok(());
+        };
+        if payload_size(&Value::Object(fields.clone())) > MAX_ASSIGN_BYTES {
+            let name = &self.program.state(self.frames[f as usize].state).name;
+            return Err(Fault::new(
+                "States.DataLimitExceeded",
+                format!("The state/task '{name}' assigned variables with a size exceeding the maximum number of bytes service limit."),
+            ));
+        }
+        let frame = &mut self.frames[f as usize];
+        for (name, value) in fields.iter() {
+            match frame.pending.iter_mut().find(|(key, _)| key == name) {
+                Some(slot) => slot.1 = value.clone(),
+                None => frame.pending.push((name.clone(), value.clone())),
+            }
+        }
+        Ok(())
     }
 
     /// The context object as a path sees it from frame `f`.
@@ -1180,13 +1345,13 @@ impl<'p> Execution<'p> {
         let built = {
             let frame = &self.frames[f as usize];
             let make = || self.context(f);
-            let scope = Scope::new(&frame.input, &make);
+            let scope = Scope::new(&frame.input, &make).vars(self.vars(f));
             match path.resolve(&scope) {
                 Ok(selected) => {
-                    let scope = Scope::new(selected.as_ref(), &make);
+                    let scope = Scope::new(selected.as_ref(), &make).vars(self.vars(f));
                     eval::build(&self.program.payloads[index as usize], &scope)
                 }
-                Err(err) => Err(err.to_string()),
+                Err(err) => Err(err.to_string().into()),
             }
         };
         let source_bound = match path.root() {
@@ -1196,12 +1361,14 @@ impl<'p> Execution<'p> {
         self.set_built(f, index, source_bound, built)
     }
 
+    /// Makes a built payload the working value; its size bound comes from the payload's bound
+    /// over a source of `source_bound` bytes, or is measured (`usize::MAX`: no cheap bound).
     fn set_built(
         &mut self,
         f: u32,
         index: Index,
         source_bound: usize,
-        built: Result<Value, String>,
+        built: Result<Value, EvalError>,
     ) -> Flow {
         match built {
             Ok(value) => {
@@ -1215,7 +1382,7 @@ impl<'p> Execution<'p> {
                 frame.work = value;
                 Flow::Continue
             }
-            Err(message) => Flow::Fault(self.runtime_fault(f, message)),
+            Err(err) => Flow::Fault(self.eval_fault(f, err)),
         }
     }
 
@@ -1223,10 +1390,10 @@ impl<'p> Execution<'p> {
         let choice = &self.program.choices[index as usize];
         let chosen = self.in_scope(f, false, |scope| {
             let mut chosen = Ok(None);
-            for (rule, next) in &choice.rules {
+            for (position, (rule, next)) in choice.rules.iter().enumerate() {
                 match eval::condition(rule, scope) {
                     Ok(true) => {
-                        chosen = Ok(Some(*next));
+                        chosen = Ok(Some((position, *next)));
                         break;
                     }
                     Ok(false) => {}
@@ -1239,14 +1406,14 @@ impl<'p> Execution<'p> {
             chosen
         });
         match chosen {
-            Ok(Some(next)) => {
+            Ok(Some((position, next))) => {
                 self.frames[f as usize].chosen = next;
-                Flow::Continue
+                self.choice_extras(f, choice.extras.get(position).copied())
             }
             Ok(None) => match choice.default {
                 Some(default) => {
                     self.frames[f as usize].chosen = default;
-                    Flow::Continue
+                    self.choice_extras(f, choice.extras.last().copied())
                 }
                 None => {
                     let name = &self.program.state(self.frames[f as usize].state).name;
@@ -1259,7 +1426,28 @@ impl<'p> Execution<'p> {
                     ))
                 }
             },
-            Err(message) => Flow::Fault(self.runtime_fault(f, message)),
+            Err(err) => Flow::Fault(self.eval_fault(f, err)),
+        }
+    }
+
+    /// The `Assign` and `Output` of the Choice rule (or default) taken.
+    fn choice_extras(&mut self, f: u32, extras: Option<(Option<Index>, Option<Index>)>) -> Flow {
+        let Some((assign, output)) = extras else {
+            return Flow::Continue;
+        };
+        if let Some(assign) = assign {
+            if let Flow::Fault(fault) = self.assign(f, assign, false) {
+                return Flow::Fault(fault);
+            }
+        }
+        match output {
+            Some(output) => {
+                let built = self.in_scope(f, false, |scope| {
+                    eval::build(&self.program.payloads[output as usize], scope)
+                });
+                self.set_built(f, output, usize::MAX, built)
+            }
+            None => Flow::Continue,
         }
     }
 
@@ -1284,7 +1472,7 @@ impl<'p> Execution<'p> {
                 self.finish_frame(f, Err(fault));
                 Flow::Park
             }
-            Err(message) => Flow::Fault(self.runtime_fault(f, message)),
+            Err(err) => Flow::Fault(self.eval_fault(f, err)),
         }
     }
 
@@ -1292,7 +1480,30 @@ impl<'p> Execution<'p> {
 
     fn wait(&mut self, f: u32, index: Index) -> Flow {
         let wait = &self.program.waits[index as usize];
-        let until = match wait {
+        let until: Result<i64, EvalError> = match wait {
+            asl::Wait::SecondsJsonata(expression) => {
+                match self.in_scope(f, false, |scope| eval::jsonata(expression, scope)) {
+                    Ok(value) => match value.as_i64() {
+                        Some(seconds) if seconds >= 0 => {
+                            Ok(self.now.saturating_add(seconds.saturating_mul(1000)))
+                        }
+                        _ => Err(eval::unexpected(expression, "integer", &value)),
+                    },
+                    Err(err) => Err(err),
+                }
+            }
+            asl::Wait::TimestampJsonata(expression) => {
+                match self.in_scope(f, false, |scope| eval::jsonata(expression, scope)) {
+                    Ok(value) => match value.as_str().and_then(crate::time::parse_timestamp) {
+                        Some(timestamp) => Ok(timestamp.epoch_millis()),
+                        None => Err(EvalError::at(expression, format!(
+                            "The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time format string: {}",
+                            plain(&value)
+                        ))),
+                    },
+                    Err(err) => Err(err),
+                }
+            }
             asl::Wait::Seconds(seconds) => Ok(self
                 .now
                 .saturating_add((*seconds as i64).saturating_mul(1000))),
@@ -1304,7 +1515,8 @@ impl<'p> Execution<'p> {
                     Err(_) => Err(format!(
                         "The SecondsPath parameter does not reference an input value: {}",
                         path.source()
-                    )),
+                    )
+                    .into()),
                     Ok(value) => match value.as_i64() {
                         Some(seconds) if seconds >= 0 => {
                             Ok(self.now.saturating_add(seconds.saturating_mul(1000)))
@@ -1313,27 +1525,29 @@ impl<'p> Execution<'p> {
                             "The SecondsPath parameter cannot be parsed as a long value: {} == {}",
                             path.source(),
                             plain(&value)
-                        )),
+                        )
+                        .into()),
                     },
                 }
             }
             asl::Wait::TimestampPath(path) => {
                 match self.in_scope(f, false, |scope| path.resolve(scope).map(|value| value.into_owned())) {
-                    Err(_) => Err(format!("The TimestampPath parameter does not reference an input value: {}", path.source())),
+                    Err(_) => Err(format!("The TimestampPath parameter does not reference an input value: {}", path.source()).into()),
                     Ok(value) => match value.as_str().and_then(crate::time::parse_timestamp) {
                         Some(timestamp) => Ok(timestamp.epoch_millis()),
                         None => Err(format!(
                             "The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: {} == {}",
                             path.source(),
                             plain(&value)
-                        )),
+                        )
+                        .into()),
                     },
                 }
             }
         };
         let until = match until {
             Ok(until) => until,
-            Err(message) => return Flow::Fault(self.runtime_fault(f, message)),
+            Err(err) => return Flow::Fault(self.eval_fault(f, err)),
         };
         // AWS refuses delays past what a signed 32-bit count of seconds can hold.
         if until.saturating_sub(self.now) / 1000 > i64::from(i32::MAX) {
@@ -1363,7 +1577,14 @@ impl<'p> Execution<'p> {
                 path.resolve(scope).map(|value| value.into_owned())
             })
             .map_err(|err| self.runtime_fault(f, err))?;
-        read(&value).ok_or_else(|| {
+        // A variable holding a number as text is read as that number.
+        let number_text = match (&value, path.root()) {
+            (Value::String(text), crate::path::Root::Variable(_)) => {
+                crate::json::from_str(text).ok().filter(Value::is_number)
+            }
+            _ => None,
+        };
+        read(number_text.as_ref().unwrap_or(&value)).ok_or_else(|| {
             self.runtime_fault(
                 f,
                 format!(
@@ -1375,10 +1596,31 @@ impl<'p> Execution<'p> {
         })
     }
 
-    fn seconds(&self, f: u32, seconds: &Seconds, field: &str) -> Result<u64, Fault> {
+    fn seconds(&mut self, f: u32, seconds: &Seconds, field: &str) -> Result<u64, Fault> {
         match seconds {
             Seconds::Literal(value) => Ok(*value),
             Seconds::Path(path) => self.number_at(f, path, field, "integer", Value::as_u64),
+            Seconds::Jsonata(expression) => {
+                self.jsonata_number(f, expression, "integer", Value::as_u64)
+            }
+        }
+    }
+
+    /// A number a JSONata expression gives; `read` converts it.
+    fn jsonata_number<T>(
+        &mut self,
+        f: u32,
+        expression: &asl::Jsonata,
+        kind: &str,
+        read: impl Fn(&Value) -> Option<T>,
+    ) -> Result<T, Fault> {
+        let value = match self.in_scope(f, false, |scope| eval::jsonata(expression, scope)) {
+            Ok(value) => value,
+            Err(err) => return Err(self.eval_fault(f, err)),
+        };
+        match read(&value) {
+            Some(number) => Ok(number),
+            None => Err(self.eval_fault(f, eval::unexpected(expression, kind, &value))),
         }
     }
 
@@ -1436,10 +1678,18 @@ impl<'p> Execution<'p> {
                 resource_type,
                 resource: short,
             } => {
+                // Secret header values of an HTTP Task never reach the history.
+                let secrets = (resource == crate::tasks::http::RESOURCE
+                    && self.limits.record_history)
+                    .then(|| Arc::clone(&self.limits.secret_headers));
                 self.event(
                     Some(f),
                     "TaskScheduled",
                     |parameters: &Value| {
+                        let parameters = match &secrets {
+                            Some(secrets) => &crate::tasks::http::redact(parameters, secrets),
+                            None => parameters,
+                        };
                         let mut details = json!({"taskScheduledEventDetails": {
                             "parameters": parameters,
                             "region": "us-east-1",
@@ -1546,7 +1796,7 @@ impl<'p> Execution<'p> {
         Flow::Park
     }
 
-    fn tolerance(&self, f: u32, tolerance: &Tolerance, field: &str) -> Result<f64, Fault> {
+    fn tolerance(&mut self, f: u32, tolerance: &Tolerance, field: &str) -> Result<f64, Fault> {
         match tolerance {
             Tolerance::Literal(value) => Ok(*value),
             Tolerance::Path(path) if field == "ToleratedFailureCount" => {
@@ -1559,6 +1809,17 @@ impl<'p> Execution<'p> {
                     .as_f64()
                     .filter(|percentage| (0.0..=100.0).contains(percentage))
             }),
+            Tolerance::Jsonata(expression) if field == "ToleratedFailureCount" => self
+                .jsonata_number(f, expression, "integer", |value| {
+                    value.as_u64().map(|count| count as f64)
+                }),
+            Tolerance::Jsonata(expression) => {
+                self.jsonata_number(f, expression, "number", |value| {
+                    value
+                        .as_f64()
+                        .filter(|percentage| (0.0..=100.0).contains(percentage))
+                })
+            }
         }
     }
 
@@ -1576,10 +1837,33 @@ impl<'p> Execution<'p> {
                     Err(err) => return Flow::Fault(self.runtime_fault(f, err)),
                 }
             }
-            None => self.frames[f as usize].work.clone(),
+            None => match map.items {
+                Some(items) => {
+                    let payload = &program.payloads[items as usize];
+                    match self.in_scope(f, false, |scope| eval::build(payload, scope)) {
+                        Ok(value @ Value::Array(_)) => value,
+                        Ok(other) => {
+                            let err = match payload {
+                                asl::Payload::Jsonata(expression) => {
+                                    eval::unexpected(expression, "array", &other)
+                                }
+                                _ => EvalError::query(format!(
+                                    "Map state input must be an array but was: {other}"
+                                )),
+                            };
+                            return Flow::Fault(self.map_items_fault(f, err));
+                        }
+                        Err(err) => return Flow::Fault(self.map_items_fault(f, err)),
+                    }
+                }
+                None => self.frames[f as usize].work.clone(),
+            },
         };
         let Value::Array(items) = items else {
             let message = format!("Map state input must be an array but was: {}", items);
+            if program.state(self.frames[f as usize].state).jsonata {
+                return Flow::Fault(self.map_items_fault(f, EvalError::query(message)));
+            }
             return Flow::Fault(self.runtime_fault(f, message));
         };
         let max_concurrency = match map
@@ -1665,6 +1949,18 @@ impl<'p> Execution<'p> {
         Flow::Park
     }
 
+    /// A JSONata Map state's items that could not be read: the map fails before it starts.
+    fn map_items_fault(&mut self, f: u32, err: EvalError) -> Fault {
+        let fault = self.eval_fault(f, err);
+        self.event(
+            Some(f),
+            "MapStateFailed",
+            |_: &Value| json!({}),
+            &Value::Null,
+        );
+        fault
+    }
+
     /// Starts Map iterations while MaxConcurrency allows.
     fn start_iterations(&mut self, f: u32, map_index: Index) -> Result<(), Fault> {
         let program: &'p Program = self.program;
@@ -1697,7 +1993,9 @@ impl<'p> Execution<'p> {
                                     ("Value", item.clone()),
                                 ]),
                             )]);
-                            let scope = Scope::with_context(&frame.work, context);
+                            let scope = Scope::with_context(&frame.work, context)
+                                .vars(self.vars(f))
+                                .states(&frame.input, None);
                             eval::build(&program.payloads[selector as usize], &scope)
                         } else {
                             self.in_scope(f, false, |scope| {
@@ -1705,7 +2003,7 @@ impl<'p> Execution<'p> {
                             })
                         }
                     };
-                    let input = built.map_err(|message| self.runtime_fault(f, message))?;
+                    let input = built.map_err(|err| self.eval_fault(f, err))?;
                     let bound = payload_size(&input);
                     (input, bound)
                 }
@@ -1931,6 +2229,8 @@ impl<'p> Execution<'p> {
             self.finish_execution(Err(fault));
             return;
         }
+        // What the failed attempt assigned is dropped.
+        self.frames[f as usize].pending.clear();
         let state = self.frames[f as usize].state;
         let code = program.state(state);
         if let Some(position) = code
@@ -1982,17 +2282,58 @@ impl<'p> Execution<'p> {
                 Some(saved) => saved,
                 None => std::mem::take(&mut frame.input),
             };
-            let bound = frame
+            let mut bound = frame
                 .input_bound
                 .saturating_add(payload_size(&output))
                 .saturating_add(catcher.result_path.as_ref().map_or(0, |path| match path {
                     ResultPath::Path(path) => 4 * path.source().len() + 8,
                     ResultPath::Discard => 0,
                 }));
-            let merged = match &catcher.result_path {
-                None => Ok(output),
-                Some(ResultPath::Discard) => Ok(input),
-                Some(ResultPath::Path(path)) => path.put(input, output),
+            // The catcher's Assign and (JSONata) Output read the error output
+            // (`$` or `$states.errorOutput`) and the state's input.
+            let mut caught_output = None;
+            if catcher.assign.is_some() || catcher.output.is_some() {
+                let built = {
+                    let make = || self.context(f);
+                    let scope = Scope::new(&output, &make)
+                        .vars(self.vars(f))
+                        .states(&input, None)
+                        .error_output(&output);
+                    let assign = catcher
+                        .assign
+                        .map(|index| eval::build(&program.payloads[index as usize], &scope))
+                        .transpose();
+                    let built_output = catcher
+                        .output
+                        .map(|index| eval::build(&program.payloads[index as usize], &scope))
+                        .transpose();
+                    assign.and_then(|assign| built_output.map(|out| (assign, out)))
+                };
+                match built {
+                    Ok((assign, built_output)) => {
+                        if let Some(assign) = assign {
+                            if let Err(fault) = self.set_pending(f, assign) {
+                                self.finish_execution(Err(fault));
+                                return;
+                            }
+                        }
+                        caught_output = built_output;
+                    }
+                    Err(err) => {
+                        let fault = self.eval_fault(f, err);
+                        self.finish_frame(f, Err(fault));
+                        return;
+                    }
+                }
+            }
+            let merged = match (&catcher.result_path, caught_output) {
+                (_, Some(built)) => {
+                    bound = payload_size(&built);
+                    Ok(built)
+                }
+                (None, None) => Ok(output),
+                (Some(ResultPath::Discard), None) => Ok(input),
+                (Some(ResultPath::Path(path)), None) => path.put(input, output),
             };
             match merged {
                 Ok(value) => {
