@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::logs::sink::{Destination, SinkOptions, WhenFull};
+use crate::logs::sink::{Destination, Rotation, SinkOptions, WhenFull};
 use crate::logs::{LogLevel, LogOptions};
 
 /// The whole configuration file.
@@ -201,6 +201,10 @@ pub struct LoggingConfig {
     pub batch_bytes: usize,
     /// Bytes of batches queued for the sink before workers wait or drop.
     pub buffer_bytes: usize,
+    /// With `destination = "file"`: the size at which the file is rotated (0: never).
+    pub max_file_bytes: u64,
+    /// Rotated files kept beside the current one (`path.1` is the newest).
+    pub keep_files: u32,
     /// librdkafka producer settings for `destination = "kafka"`, passed through as they are.
     pub producer: BTreeMap<String, String>,
 }
@@ -216,6 +220,8 @@ impl Default for LoggingConfig {
             when_full: WhenFullConfig::Block,
             batch_bytes: 64 << 10,
             buffer_bytes: 8 << 20,
+            max_file_bytes: 100 << 20,
+            keep_files: 5,
             producer: BTreeMap::new(),
         }
     }
@@ -279,6 +285,10 @@ impl LoggingConfig {
             },
             batch_bytes: self.batch_bytes,
             buffer_bytes: self.buffer_bytes,
+            rotation: (self.max_file_bytes > 0).then_some(Rotation {
+                max_bytes: self.max_file_bytes,
+                keep: self.keep_files,
+            }),
         }
     }
 }

@@ -364,6 +364,7 @@ fn run_logged(
         when_full: WhenFull::Block,
         batch_bytes: 4096,
         buffer_bytes: 16384,
+        rotation: None,
     })
     .expect("the sink starts");
     let mut options = options(workers, 64, 0.0);

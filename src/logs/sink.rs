@@ -13,8 +13,9 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::fs::File;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -85,6 +86,19 @@ pub struct SinkOptions {
     /// Bytes of batches queued for the sink before workers wait or drop: the queue holds
     /// `buffer_bytes / batch_bytes` batches.
     pub buffer_bytes: usize,
+    /// For a file: when it is rotated, and how many rotated files are kept (none: it grows).
+    pub rotation: Option<Rotation>,
+}
+
+/// Size-based rotation of a log file, as logrotate does it: when the next batch would take
+/// `path` past `max_bytes`, `path.N-1` becomes `path.N` (the oldest, `path.keep`, is deleted),
+/// …, `path` becomes `path.1`, and a new `path` is begun. Batches hold whole records, so no
+/// record is split across two files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    pub max_bytes: u64,
+    /// Rotated files kept beside the current one (0: the full file is deleted).
+    pub keep: u32,
 }
 
 /// What the sink did, reported when it closes.
@@ -251,15 +265,14 @@ impl LogSink {
             Destination::Stdout => Box::new(Stream(std::io::stdout())),
             Destination::Stderr => Box::new(Stream(std::io::stderr())),
             Destination::File(path) => {
-                let file = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                    .map_err(|source| SinkError::File {
-                        path: path.clone(),
-                        source,
-                    })?;
-                Box::new(Stream(file))
+                let file = open_append(path).map_err(|source| SinkError::File {
+                    path: path.clone(),
+                    source,
+                })?;
+                match options.rotation {
+                    Some(rotation) => Box::new(RotatingFile::new(path.clone(), file, rotation)?),
+                    None => Box::new(Stream(file)),
+                }
             }
             Destination::Kafka {
                 brokers,
@@ -450,6 +463,92 @@ impl<W: Write + Send> Output for Stream<W> {
 
     fn finish(&mut self, _counters: &Counters) -> Result<(), String> {
         self.0.flush().map_err(|err| err.to_string())
+    }
+}
+
+fn open_append(path: &Path) -> std::io::Result<File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+}
+
+/// A file rotated by size (see `Rotation`).
+struct RotatingFile {
+    path: PathBuf,
+    file: File,
+    /// Bytes in the current file.
+    size: u64,
+    rotation: Rotation,
+}
+
+impl RotatingFile {
+    fn new(path: PathBuf, file: File, rotation: Rotation) -> Result<RotatingFile, SinkError> {
+        let size = file
+            .metadata()
+            .map_err(|source| SinkError::File {
+                path: path.clone(),
+                source,
+            })?
+            .len();
+        Ok(RotatingFile {
+            path,
+            file,
+            size,
+            rotation,
+        })
+    }
+
+    /// The name of rotated file `n` (`path.n`).
+    fn rotated(&self, n: u32) -> PathBuf {
+        let mut name = self.path.clone().into_os_string();
+        name.push(format!(".{n}"));
+        PathBuf::from(name)
+    }
+
+    /// Shifts the rotated files up by one, moves the current file to `path.1` and begins a
+    /// new one.
+    fn rotate(&mut self) -> std::io::Result<()> {
+        self.file.flush()?;
+        if self.rotation.keep == 0 {
+            std::fs::remove_file(&self.path)?;
+        } else {
+            for n in (1..self.rotation.keep).rev() {
+                let from = self.rotated(n);
+                if from.exists() {
+                    std::fs::rename(&from, self.rotated(n + 1))?;
+                }
+            }
+            std::fs::rename(&self.path, self.rotated(1))?;
+        }
+        self.file = open_append(&self.path)?;
+        self.size = 0;
+        Ok(())
+    }
+}
+
+impl Output for RotatingFile {
+    fn write(&mut self, batch: &Batch, counters: &Counters) -> Result<(), String> {
+        let length = batch.bytes.len() as u64;
+        let mut problem = None;
+        if self.size > 0 && self.size + length > self.rotation.max_bytes {
+            if let Err(err) = self.rotate() {
+                // The records go on into the current file, so none is lost; rotation is tried
+                // again once another `max_bytes` have been written.
+                problem = Some(format!("cannot rotate {}: {err}", self.path.display()));
+                self.size = 0;
+            }
+        }
+        self.size += length;
+        let written = Stream(&mut self.file).write(batch, counters);
+        match problem {
+            Some(problem) => written.and(Err(problem)),
+            None => written,
+        }
+    }
+
+    fn finish(&mut self, _counters: &Counters) -> Result<(), String> {
+        self.file.flush().map_err(|err| err.to_string())
     }
 }
 

@@ -43,6 +43,7 @@ fn options(level: LogLevel, when_full: WhenFull, batch_bytes: usize) -> SinkOpti
         when_full,
         batch_bytes,
         buffer_bytes: batch_bytes,
+        rotation: None,
     }
 }
 
@@ -277,5 +278,62 @@ fn a_file_destination_appends() {
         LogSink::start(&options),
         Err(SinkError::File { .. })
     ));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_file_is_rotated_by_size_and_keeps_the_newest_files() {
+    let dir = std::env::temp_dir().join(format!("stepstream-rotation-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("records.jsonl");
+    let mut options = options(LogLevel::Error, WhenFull::Block, 1 << 16);
+    options.destination = Destination::File(path.clone());
+    // One execution's two ERROR records are a few hundred bytes: each flushed batch of one
+    // execution goes past 300 bytes with the next, so every batch but the first rotates.
+    options.rotation = Some(Rotation {
+        max_bytes: 300,
+        keep: 2,
+    });
+    let sink = LogSink::start(&options).unwrap();
+    let mut writer = sink.handle().writer();
+    for _ in 0..5 {
+        writer.write(ARN, &failed_history());
+        writer.flush();
+    }
+    drop(writer);
+    let report = sink.close();
+    assert_eq!(report.written, 10);
+    assert_eq!(report.failed, 0);
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["records.jsonl", "records.jsonl.1", "records.jsonl.2"],
+        "two rotated files are kept, the older ones deleted"
+    );
+    for name in &names {
+        let text = std::fs::read(dir.join(name)).unwrap();
+        let lines = lines(&text);
+        assert_eq!(lines.len(), 2, "{name}: one batch of whole records");
+        for line in lines {
+            let record = crate::json::from_str(&line).expect("a whole JSON record");
+            assert!(record.get("type").is_some());
+        }
+    }
+    // Reopened, the sink appends to the current file and counts its size.
+    let sink = LogSink::start(&options).unwrap();
+    let mut writer = sink.handle().writer();
+    writer.write(ARN, &failed_history());
+    drop(writer);
+    sink.close();
+    assert_eq!(
+        lines(&std::fs::read(dir.join("records.jsonl.1")).unwrap()).len(),
+        2
+    );
+    assert_eq!(lines(&std::fs::read(&path).unwrap()).len(), 2);
     let _ = std::fs::remove_dir_all(&dir);
 }
