@@ -25,8 +25,10 @@ mod functions;
 mod lexer;
 mod numfmt;
 mod parser;
+mod reads;
 mod regex;
 mod signature;
+mod simple;
 mod value;
 
 #[cfg(test)]
@@ -46,6 +48,8 @@ pub struct Expression {
     root: ast::Node,
     /// Parent-operator slot labels, by slot.
     labels: Vec<Str>,
+    /// The direct form, for the expressions that have one (see `simple.rs`).
+    simple: Option<simple::Simple>,
 }
 
 impl std::fmt::Debug for Expression {
@@ -69,6 +73,7 @@ pub fn compile(source: &str) -> Result<Expression, JsonataError> {
         .map_err(|_| JsonataError::new("U1001", None, None))?
         .map_err(JsonataError::finish)?;
     Ok(Expression {
+        simple: simple::lower(&parsed.root),
         root: parsed.root,
         labels: parsed.labels,
     })
@@ -203,6 +208,11 @@ impl Expression {
         bindings: &Bindings,
         limits: &Limits,
     ) -> Result<Option<Value>, JsonataError> {
+        if let Some(simple) = &self.simple {
+            if let Ok(value) = simple::evaluate(simple, bindings, None) {
+                return Ok(value);
+            }
+        }
         eval::run(self, input, bindings, None, limits).map_err(JsonataError::finish)
     }
 
@@ -216,6 +226,11 @@ impl Expression {
         resolver: &Resolver<'_>,
         limits: &Limits,
     ) -> Result<Option<Value>, JsonataError> {
+        if let Some(simple) = &self.simple {
+            if let Ok(value) = simple::evaluate(simple, bindings, Some(resolver)) {
+                return Ok(value);
+            }
+        }
         eval::run(self, input, bindings, Some(resolver), limits).map_err(JsonataError::finish)
     }
 }

@@ -361,6 +361,9 @@ pub struct Execution<'p> {
     /// (an engine error whose cause may quote the input, a payload near the size limit); its
     /// outcome must not be used: it is run again on the whole input.
     tainted: std::cell::Cell<bool>,
+    /// Sizes of the containers measured so far, so that the parts a state passes on from its
+    /// input are not measured again.
+    sizes: crate::json::SizeMemo,
 }
 
 /// How a state run alone ended (AWS TestState's `status`).
@@ -522,6 +525,7 @@ impl<'p> Execution<'p> {
             single: None,
             projected,
             tainted: std::cell::Cell::new(false),
+            sizes: crate::json::SizeMemo::default(),
         };
         let machine = Arc::clone(&execution.info.machine);
         execution.event(
@@ -1373,12 +1377,13 @@ impl<'p> Execution<'p> {
         match built {
             Ok(value) => {
                 let bound = self.program.payload_bounds[index as usize];
-                let frame = &mut self.frames[f as usize];
-                frame.work_bound = if bound.exact || source_bound == usize::MAX {
-                    payload_size(&value)
+                let work_bound = if bound.exact || source_bound == usize::MAX {
+                    self.sizes.size(&value)
                 } else {
                     bound.with_source(source_bound)
                 };
+                let frame = &mut self.frames[f as usize];
+                frame.work_bound = work_bound;
                 frame.work = value;
                 Flow::Continue
             }
