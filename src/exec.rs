@@ -3,8 +3,9 @@
 //! virtual (`time_scale == 0`: waits and back-offs take no time, outcomes are unchanged).
 //!
 //! Tasks served by asynchronous handlers (HTTP, Lambda) suspend the execution; this driver
-//! then waits on its completion channel, and on a virtual clock lets time run at real speed
-//! meanwhile, so task timeouts keep their meaning.
+//! then waits on its completion channel (results and heartbeats), and on a virtual clock lets
+//! time run at real speed meanwhile, so task timeouts and heartbeat timeouts keep their
+//! meaning.
 //!
 //! This is the local runner's and the tests' way to run; the pipeline drives `vm::Execution`
 //! itself, without blocking.
@@ -17,7 +18,7 @@ use crate::json::Value;
 
 use crate::clock::Clock;
 use crate::compile::Program;
-use crate::tasks::{Completion, Dispatch, Fault, ReplyTo, TaskCall, TaskHandler};
+use crate::tasks::{Completion, Dispatch, Fault, ReplyTo, TaskCall, TaskEvent, TaskHandler, Trace};
 use crate::vm::{
     Execution, ExecutionInfo, Limits, LogLevel, MachineIdentity, Outcome, Poll, Ticket,
 };
@@ -237,17 +238,40 @@ fn finish(
 }
 
 /// Drives an execution to its end on the calling thread: sleeps out its timers and waits for
-/// its asynchronous tasks' completions.
+/// its asynchronous tasks' completions and heartbeats.
 pub fn drive(
     execution: &mut Execution<'_>,
     clock: &mut Clock,
     tasks: &dyn TaskHandler,
     state_machine: &str,
 ) -> Outcome {
+    drive_with(execution, clock, tasks, state_machine, None)
+}
+
+/// [`drive`], with the HTTP exchanges of the execution's task calls put in `trace` (what
+/// TestState shows at TRACE).
+pub fn drive_traced(
+    execution: &mut Execution<'_>,
+    clock: &mut Clock,
+    tasks: &dyn TaskHandler,
+    state_machine: &str,
+    trace: &Trace,
+) -> Outcome {
+    drive_with(execution, clock, tasks, state_machine, Some(trace))
+}
+
+fn drive_with(
+    execution: &mut Execution<'_>,
+    clock: &mut Clock,
+    tasks: &dyn TaskHandler,
+    state_machine: &str,
+    trace: Option<&Trace>,
+) -> Outcome {
     let (sender, completions) = crossbeam_channel::unbounded();
     let replies = Replies {
         sender: &sender,
         key: 0,
+        trace,
     };
     let mut outstanding = Outstanding::default();
     loop {
@@ -287,10 +311,11 @@ pub fn drive(
 }
 
 /// Where asynchronous task results go: the driver's completion channel, and the driver's
-/// name for the execution.
+/// name for the execution; and, when asked for, where task calls put their HTTP exchanges.
 pub struct Replies<'a> {
     pub sender: &'a Sender<Completion>,
     pub key: u64,
+    pub trace: Option<&'a Trace>,
 }
 
 /// The task requests of one execution that asynchronous handlers are still working on.
@@ -306,16 +331,21 @@ impl Outstanding {
         self.0.len()
     }
 
-    /// Hands a completion to its execution (a stale one, whose request is no longer
-    /// outstanding, is dropped), and lets a virtual clock stand still again once nothing is
-    /// outstanding.
+    /// Hands a completion or a heartbeat to its execution (a stale one, whose request is no
+    /// longer outstanding, is dropped), and lets a virtual clock stand still again once
+    /// nothing is outstanding.
     pub fn complete(&mut self, execution: &mut Execution<'_>, clock: &mut Clock, done: Completion) {
         let Some(at) = self.0.iter().position(|ticket| *ticket == done.ticket) else {
             return;
         };
-        self.0.swap_remove(at);
-        execution.complete_task(done.ticket, done.result, clock.now());
-        clock.set_live(!self.0.is_empty());
+        match done.event {
+            TaskEvent::Heartbeat => execution.heartbeat_task(done.ticket, clock.now()),
+            TaskEvent::Done(result) => {
+                self.0.swap_remove(at);
+                execution.complete_task(done.ticket, result, clock.now());
+                clock.set_live(!self.0.is_empty());
+            }
+        }
     }
 }
 
@@ -357,11 +387,16 @@ pub fn step(
                             invocation: request.invocation,
                             state_machine,
                         };
+                        let now = clock.now();
                         let reply = ReplyTo {
                             sender: replies.sender,
                             key: replies.key,
                             ticket: request.ticket,
                             timeout: request.deadline_ms.map(|at| clock.real_span(at)),
+                            heartbeat: request.heartbeat_ms.map(|ms| {
+                                clock.real_span(now.saturating_add(ms.min(i64::MAX as u64) as i64))
+                            }),
+                            trace: replies.trace,
                         };
                         let result = match tasks.dispatch(&call, &reply) {
                             Some(Dispatch::Ready(result)) => result,

@@ -65,7 +65,8 @@ enum Command {
     /// (exit 0 succeeded, 1 failed or timed out, 2 invalid definition or usage).
     Exec(ExecArgs),
     /// Runs one state alone, as AWS TestState does, and prints its result: output, error,
-    /// next state, status and (at DEBUG) the value after each data-flow stage
+    /// next state, status, (at DEBUG) the value after each data-flow stage and the variables,
+    /// and (at TRACE) an HTTP Task's request and response
     /// (exit 0 succeeded or caught, 1 failed or retriable, 2 usage).
     TestState(TestStateArgs),
     /// Runs the pipeline stage: one execution per event, outputs and dead letters out.
@@ -168,6 +169,24 @@ struct TestStateArgs {
     /// The cause that goes with --mock-error.
     #[arg(long, requires = "mock_error")]
     mock_cause: Option<String>,
+    /// Variables in the state's scope, as a JSON object of names and values (`$name` reads
+    /// them).
+    #[arg(long, value_name = "JSON", conflicts_with = "variables_file")]
+    variables: Option<String>,
+    /// File holding the variables (a JSON object).
+    #[arg(long, value_name = "FILE")]
+    variables_file: Option<PathBuf>,
+    /// Context object fields, as a JSON object put over the ones the run builds (what `$$`
+    /// and `$states.context` read), e.g. {"Execution": {"Id": "…"}, "Task": {"Token": "…"}}.
+    #[arg(long, value_name = "JSON", conflicts_with = "context_file")]
+    context: Option<String>,
+    /// File holding the context object fields (a JSON object).
+    #[arg(long, value_name = "FILE")]
+    context_file: Option<PathBuf>,
+    /// Shows the values of secret headers (Authorization and --secret-header ones) in the
+    /// HTTP request TRACE shows; masked by default.
+    #[arg(long)]
+    reveal_secrets: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -560,8 +579,24 @@ fn exec_command(args: ExecArgs) -> Result<u8, Failure> {
     })
 }
 
+/// A JSON value given inline (`--NAME`) or in a file (`--NAME-file`), or `None`.
+fn json_argument(
+    name: &str,
+    text: &Option<String>,
+    file: &Option<PathBuf>,
+) -> Result<Option<Value>, Failure> {
+    let (text, source) = match (text, file) {
+        (Some(text), _) => (text.clone(), format!("--{name}")),
+        (None, Some(path)) => (read(path)?, path.display().to_string()),
+        (None, None) => return Ok(None),
+    };
+    json::from_str(&text)
+        .map(Some)
+        .map_err(|err| usage(format!("the {name} ({source}) is not valid JSON: {err}")))
+}
+
 fn test_state_command(args: TestStateArgs) -> Result<u8, Failure> {
-    use stepstream::teststate::{self, InspectionLevel, Mocked};
+    use stepstream::teststate::{self, InspectionLevel, Mocked, TestStateOptions};
     let machine = &args.machine;
     machine.check()?;
     let level = InspectionLevel::parse(&args.inspection_level).map_err(usage)?;
@@ -583,6 +618,14 @@ fn test_state_command(args: TestStateArgs) -> Result<u8, Failure> {
         }))),
         (None, None) => machine.task_handler(&state_machine, &program)?,
     };
+    let mut test = TestStateOptions::new(level);
+    test.reveal_secrets = args.reveal_secrets;
+    if let Some(variables) = json_argument("variables", &args.variables, &args.variables_file)? {
+        test = test.variables_from(&variables).map_err(usage)?;
+    }
+    if let Some(context) = json_argument("context", &args.context, &args.context_file)? {
+        test = test.context_from(&context).map_err(usage)?;
+    }
     let options = machine.options(state_machine)?;
     let response = teststate::run(
         &program,
@@ -590,7 +633,7 @@ fn test_state_command(args: TestStateArgs) -> Result<u8, Failure> {
         input,
         &options,
         handler.as_ref(),
-        level,
+        &test,
     )
     .map_err(usage)?;
     out!("{}", json::to_string_pretty(&response));

@@ -1,8 +1,10 @@
 //! The real task integrations against local servers on 127.0.0.1: the HTTP Task (request
 //! building, result shapes, status errors through Retry and Catch, refused connections,
-//! timeouts, the egress allow list, secret headers kept out of history and logs, keep-alive)
-//! and Lambda invoke against a fake Runtime Interface Emulator; and the worker pool holding
-//! thousands of slow HTTP tasks in flight on two workers.
+//! timeouts and heartbeat timeouts, the egress allow list, secret headers kept out of history
+//! and logs, keep-alive, the request and response `test-state` shows at TRACE) and Lambda
+//! invoke against a fake Runtime Interface Emulator; asynchronous native handlers that send
+//! heartbeats, alone and in the worker pool; and the worker pool holding thousands of slow
+//! HTTP tasks in flight on two workers.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,7 +18,7 @@ use stepstream::pool::{Job, Pool, PoolOptions, Verdict};
 use stepstream::tasks::client::AllowList;
 use stepstream::tasks::http::HttpSettings;
 use stepstream::tasks::lambda::LambdaSettings;
-use stepstream::tasks::{Chain, Integrations, TaskHandler};
+use stepstream::tasks::{Chain, Fault, Integrations, NativeHandlers, Reply, TaskHandler};
 use stepstream::{asl, compile};
 
 use crate::util::http_server::{Answer, Received, Server};
@@ -309,6 +311,490 @@ fn timeout_seconds_ends_a_call_that_never_answers() {
         "the timeout fired after about a second, not {elapsed:?}"
     );
     assert_eq!(server.received().len(), 1);
+}
+
+/// A call answered after `delay`, under `HeartbeatSeconds` 1 and `TimeoutSeconds` 10, with a
+/// `States.TaskFailed` catcher (which takes no time-out) before `catch`.
+fn slow_call(url: String, catch: &str, retry: Value) -> Value {
+    json!({
+        "StartAt": "Call",
+        "States": {
+            "Call": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::http:invoke",
+                "Parameters": {"ApiEndpoint": url, "Method": "GET"},
+                "TimeoutSeconds": 10,
+                "HeartbeatSeconds": 1,
+                "Retry": retry,
+                "Catch": [
+                    {"ErrorEquals": ["States.TaskFailed"], "ResultPath": "$.failed", "Next": "Caught"},
+                    {"ErrorEquals": [catch], "ResultPath": "$.caught", "Next": "Caught"}
+                ],
+                "End": true
+            },
+            "Caught": {"Type": "Pass", "End": true}
+        }
+    })
+}
+
+#[test]
+fn heartbeat_seconds_ends_a_slow_http_call_before_its_timeout() {
+    // An HTTP call sends no heartbeats: one slower than HeartbeatSeconds (1 s) but well
+    // within TimeoutSeconds (10 s) times out after about a second.
+    let server =
+        Server::start(|_: &Received| Answer::json(200, "{}").after(Duration::from_secs(4)));
+    let tasks = integrations(&[server.host_port()], &[]);
+    let url = format!("{}/slow", server.url());
+    let started = Instant::now();
+    let result = run(
+        slow_call(url.clone(), "States.HeartbeatTimeout", json!([])),
+        json!({}),
+        tasks.as_ref(),
+    );
+    let elapsed = started.elapsed();
+    let output = output(&result);
+    assert_eq!(output, json!({"caught": {"Error": "States.Timeout"}}));
+    assert!(
+        elapsed >= Duration::from_millis(900) && elapsed < Duration::from_millis(3_500),
+        "the heartbeat timer fired after about a second, not {elapsed:?}"
+    );
+    let types: Vec<&str> = result
+        .history
+        .iter()
+        .map(|event| event.event_type)
+        .collect();
+    let timed_out = result
+        .history
+        .iter()
+        .find(|event| event.event_type == "TaskTimedOut")
+        .unwrap_or_else(|| panic!("a TaskTimedOut event in {types:?}"));
+    assert_eq!(
+        timed_out.details["taskTimedOutEventDetails"]["error"],
+        json!("States.Timeout")
+    );
+    let scheduled = result
+        .history
+        .iter()
+        .find(|event| event.event_type == "TaskScheduled")
+        .expect("a TaskScheduled event");
+    assert_eq!(
+        scheduled.details["taskScheduledEventDetails"]["heartbeatInSeconds"],
+        json!(1)
+    );
+    assert!(!types.contains(&"TaskSucceeded"), "{types:?}");
+
+    // Uncaught (States.TaskFailed does not match it), the execution fails with
+    // States.Timeout, as AWS reports it.
+    let result = run(
+        slow_call(url, "Other.Error", json!([])),
+        json!({}),
+        tasks.as_ref(),
+    );
+    assert_eq!(result.status, Status::Failed);
+    assert_eq!(result.error.as_deref(), Some("States.Timeout"));
+}
+
+#[test]
+fn a_heartbeat_timeout_is_retried_by_a_heartbeat_timeout_retrier() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&calls);
+    let server = Server::start(
+        move |_: &Received| match counter.fetch_add(1, Ordering::SeqCst) {
+            0 => Answer::json(200, r#"{"attempt": 1}"#).after(Duration::from_secs(4)),
+            _ => Answer::json(200, r#"{"attempt": 2}"#),
+        },
+    );
+    let tasks = integrations(&[server.host_port()], &[]);
+    let definition = slow_call(
+        format!("{}/flaky", server.url()),
+        "Never.Caught",
+        json!([{"ErrorEquals": ["States.HeartbeatTimeout"], "IntervalSeconds": 1, "MaxAttempts": 2}]),
+    );
+    let started = Instant::now();
+    let result = run(definition, json!({}), tasks.as_ref());
+    let elapsed = started.elapsed();
+    let output = output(&result);
+    assert_eq!(output["ResponseBody"], json!({"attempt": 2}));
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert!(
+        elapsed < Duration::from_secs(4),
+        "the retry did not wait for the slow first answer: {elapsed:?}"
+    );
+    let types: Vec<&str> = result
+        .history
+        .iter()
+        .map(|event| event.event_type)
+        .collect();
+    assert_eq!(
+        types.iter().filter(|kind| **kind == "TaskTimedOut").count(),
+        1,
+        "{types:?}"
+    );
+}
+
+/// A native resource whose work runs on its own thread: it heartbeats every `every` for
+/// `beating`, then stops and answers after `answer_after` (measured from its start).
+fn beating_handler(
+    every: Duration,
+    beating: Duration,
+    answer_after: Duration,
+) -> impl Fn(&Value, Reply) + Send + Sync + 'static {
+    move |parameters: &Value, reply: Reply| {
+        let parameters = parameters.clone();
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            let heartbeat = reply.heartbeats();
+            while started.elapsed() < answer_after {
+                std::thread::sleep(every.min(answer_after.saturating_sub(started.elapsed())));
+                if started.elapsed() < beating {
+                    heartbeat.beat();
+                }
+            }
+            reply.send(Ok(
+                json!({"worked": parameters, "ms": started.elapsed().as_millis() as u64}),
+            ));
+        });
+    }
+}
+
+const BEATING: &str = "arn:aws:lambda:us-east-1:123456789012:function:beating";
+const SILENT: &str = "arn:aws:lambda:us-east-1:123456789012:function:silent";
+
+/// Two Tasks on native resources with `HeartbeatSeconds` 1: one that heartbeats every 200 ms
+/// for all its 2.5 s, one that stops after 300 ms and answers after 3 s.
+fn heartbeat_machine() -> (Value, NativeHandlers) {
+    let definition = json!({
+        "StartAt": "Beating",
+        "States": {
+            "Beating": {
+                "Type": "Task", "Resource": BEATING, "HeartbeatSeconds": 1, "TimeoutSeconds": 20,
+                "ResultPath": "$.beating", "Next": "Silent"
+            },
+            "Silent": {
+                "Type": "Task", "Resource": SILENT, "HeartbeatSeconds": 1, "TimeoutSeconds": 20,
+                "Catch": [{"ErrorEquals": ["States.HeartbeatTimeout"], "ResultPath": "$.silent", "Next": "Done"}],
+                "ResultPath": "$.silent", "Next": "Done"
+            },
+            "Done": {"Type": "Succeed"}
+        }
+    });
+    let handlers = NativeHandlers::new()
+        .register_async(
+            BEATING,
+            beating_handler(
+                Duration::from_millis(200),
+                Duration::from_secs(60),
+                Duration::from_millis(2_500),
+            ),
+        )
+        .register_async(
+            SILENT,
+            beating_handler(
+                Duration::from_millis(100),
+                Duration::from_millis(300),
+                Duration::from_secs(3),
+            ),
+        );
+    (definition, handlers)
+}
+
+/// Checks a run of [`heartbeat_machine`]: the heartbeating task succeeded after several
+/// heartbeat periods, the silent one timed out about a second after its last heartbeat.
+fn check_heartbeat_output(output: &Value, elapsed: Duration) {
+    assert_eq!(output["beating"]["worked"], json!({"n": 1}), "{output}");
+    assert!(
+        output["beating"]["ms"]
+            .as_u64()
+            .is_some_and(|ms| ms >= 2_400),
+        "{output}"
+    );
+    assert_eq!(
+        output["silent"],
+        json!({"Error": "States.Timeout"}),
+        "{output}"
+    );
+    // 2.5 s of heartbeats, then about 1.3 s until the silent task's timer ran out (not its
+    // 3 s answer).
+    assert!(
+        elapsed >= Duration::from_millis(3_500) && elapsed < Duration::from_secs(10),
+        "{elapsed:?}"
+    );
+}
+
+#[test]
+fn native_async_handlers_keep_a_task_alive_with_heartbeats() {
+    let (definition, handlers) = heartbeat_machine();
+    let started = Instant::now();
+    let result = run(definition, json!({"n": 1}), &handlers);
+    check_heartbeat_output(&output(&result), started.elapsed());
+    let types: Vec<&str> = result
+        .history
+        .iter()
+        .map(|event| event.event_type)
+        .collect();
+    assert_eq!(
+        types
+            .iter()
+            .filter(|kind| **kind == "LambdaFunctionTimedOut")
+            .count(),
+        1,
+        "{types:?}"
+    );
+}
+
+#[test]
+fn heartbeats_reach_executions_parked_in_the_worker_pool() {
+    let (definition, handlers) = heartbeat_machine();
+    let program: &'static compile::Program = Box::leak(Box::new(program(&definition)));
+    let mut pool = Pool::start(
+        program,
+        PoolOptions {
+            workers: 1,
+            queue_per_worker: 4,
+            execution: ExecOptions::default(),
+            no_op: false,
+            logs: None,
+        },
+        Arc::new(handlers),
+    );
+    let started = Instant::now();
+    pool.submit(vec![Job {
+        id: 1,
+        name: "beats".into(),
+        payload: br#"{"n": 1}"#.to_vec(),
+    }]);
+    let finished = pool
+        .results()
+        .recv_timeout(Duration::from_secs(30))
+        .expect("a result");
+    let elapsed = started.elapsed();
+    pool.close();
+    match finished.verdict {
+        Verdict::Succeeded { output } => {
+            check_heartbeat_output(&json::from_slice(&output).expect("JSON output"), elapsed)
+        }
+        other => panic!("the execution did not succeed: {other:?}"),
+    }
+}
+
+#[test]
+fn a_native_async_handler_that_drops_its_reply_fails_the_task() {
+    let handlers = NativeHandlers::new().register_async(BEATING, |_: &Value, reply: Reply| {
+        std::thread::spawn(move || drop(reply));
+    });
+    let definition = json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": BEATING, "End": true}}});
+    let result = run(definition.clone(), json!({}), &handlers);
+    assert_eq!(result.error.as_deref(), Some("States.TaskFailed"));
+    // A closure that panics before it starts its work fails the task with the panic message.
+    let panicking =
+        NativeHandlers::new().register_async(BEATING, |_: &Value, _: Reply| panic!("no worker"));
+    let result = run(definition, json!({}), &panicking);
+    assert_eq!(result.error.as_deref(), Some("States.TaskFailed"));
+    assert!(
+        result
+            .cause
+            .unwrap_or_default()
+            .contains("panicked: no worker"),
+        "the panic message is the cause"
+    );
+    // The blocking path (`invoke`) waits for the result, passing over heartbeats.
+    let call_parameters = json!({});
+    let call = stepstream::tasks::TaskCall {
+        state_name: "T",
+        resource: BEATING,
+        parameters: &call_parameters,
+        invocation: 0,
+        state_machine: "M",
+    };
+    let answering = NativeHandlers::new().register_async(BEATING, |_: &Value, reply: Reply| {
+        std::thread::spawn(move || {
+            reply.heartbeat();
+            reply.send(Err(Fault::new("Custom.Error", "from a thread")));
+        });
+    });
+    assert_eq!(
+        answering.invoke(&call),
+        Some(Err(Fault::new("Custom.Error", "from a thread")))
+    );
+}
+
+/// The charge machine `test-state` runs at TRACE: an HTTP Task with a secret header.
+fn traced_machine(dir: &std::path::Path, url: &str) -> std::path::PathBuf {
+    let definition = json!({
+        "StartAt": "Charge",
+        "States": {"Charge": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::http:invoke",
+            "Parameters": {
+                "ApiEndpoint": url,
+                "Method": "POST",
+                "Headers": {"X-Api-Key": "key-5678-secret", "X-Visible": "shown"},
+                "QueryParameters": {"q": "a b"},
+                "RequestBody": {"amount.$": "$.amount"}
+            },
+            "ResultSelector": {"code.$": "$.StatusCode"},
+            "End": true
+        }}
+    });
+    write_file(dir, "charge.asl.json", &json::to_string(&definition))
+}
+
+#[test]
+fn test_state_at_trace_shows_the_http_request_and_response() {
+    let server = Server::start(|_: &Received| {
+        Answer::json(201, r#"{"id": "ch_1"}"#).header("X-Request-Id", "r-1")
+    });
+    let dir = temp_dir("test-state-trace");
+    let machine = traced_machine(&dir, &format!("{}/charges", server.url()));
+    let allow = server.host_port();
+    let test_state = |extra: &[&str]| {
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "test-state".as_ref(),
+            machine.as_os_str(),
+            "--state".as_ref(),
+            "Charge".as_ref(),
+            "--input".as_ref(),
+            r#"{"amount": 5}"#.as_ref(),
+            "--http-allow".as_ref(),
+            allow.as_str().as_ref(),
+            "--secret-header".as_ref(),
+            "x-api-key".as_ref(),
+        ];
+        args.extend(extra.iter().map(std::ffi::OsStr::new));
+        let run = util::stepstream(args);
+        assert_eq!(run.code, Some(0), "{}", run.describe());
+        run
+    };
+
+    let run = test_state(&["--inspection-level", "TRACE"]);
+    let response = run.stdout_json();
+    assert_eq!(response["status"], json!("SUCCEEDED"));
+    assert_eq!(response["output"], json!(r#"{"code":201}"#));
+    let data = &response["inspectionData"];
+    assert_eq!(
+        data["afterParameters"]
+            .as_str()
+            .map(|text| text.contains("key-5678-secret")),
+        Some(true)
+    );
+    let request = &data["request"];
+    assert_eq!(request["protocol"], json!("http"));
+    assert_eq!(request["method"], json!("POST"));
+    assert_eq!(
+        request["url"],
+        json!(format!("{}/charges?q=a%20b", server.url()))
+    );
+    assert_eq!(
+        request["headers"],
+        json!("[X-Api-Key: *****, X-Visible: shown, Content-Type: application/json; charset=UTF-8, User-Agent: Amazon|StepFunctions|HttpInvoke|us-east-1, Range: bytes=0-262144]")
+    );
+    assert_eq!(request["body"], json!(r#"{"amount":5}"#));
+    let response_data = &data["response"];
+    assert_eq!(response_data["protocol"], json!("http"));
+    assert_eq!(response_data["statusCode"], json!("201"));
+    assert_eq!(response_data["statusMessage"], json!("Created"));
+    assert_eq!(response_data["body"], json!(r#"{"id": "ch_1"}"#));
+    let headers = response_data["headers"].as_str().expect("headers text");
+    assert!(
+        headers.starts_with('[') && headers.contains("x-request-id: r-1"),
+        "{headers}"
+    );
+    // Every value is a string, as TestState gives them.
+    for part in [request, response_data] {
+        let fields = part.as_object().expect("an object");
+        assert!(fields.iter().all(|(_, value)| value.is_string()), "{part}");
+    }
+    // The server got the secret all the same.
+    assert_eq!(
+        server.received()[0].header("x-api-key"),
+        Some("key-5678-secret")
+    );
+
+    // --reveal-secrets shows the value.
+    let run = test_state(&["--inspection-level", "TRACE", "--reveal-secrets"]);
+    let revealed = run.stdout_json();
+    assert!(
+        revealed["inspectionData"]["request"]["headers"]
+            .as_str()
+            .is_some_and(|headers| headers.starts_with("[X-Api-Key: key-5678-secret, ")),
+        "{}",
+        run.stdout
+    );
+
+    // DEBUG shows no request or response.
+    let run = test_state(&[]);
+    let debug = run.stdout_json();
+    assert!(
+        debug["inspectionData"].get("request").is_none(),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        debug["inspectionData"].get("response").is_none(),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn test_state_at_trace_shows_the_request_of_a_call_that_got_no_answer() {
+    let server = Server::start(|_: &Received| Answer::json(404, r#"{"message": "none"}"#));
+    let dir = temp_dir("test-state-trace-404");
+    let machine = traced_machine(&dir, &format!("{}/missing", server.url()));
+    let run = util::stepstream([
+        "test-state".as_ref(),
+        machine.as_os_str(),
+        "--state".as_ref(),
+        "Charge".as_ref(),
+        "--input".as_ref(),
+        r#"{"amount": 1}"#.as_ref(),
+        "--http-allow".as_ref(),
+        server.host_port().as_str().as_ref(),
+        "--inspection-level".as_ref(),
+        "trace".as_ref(),
+    ]);
+    assert_eq!(run.code, Some(1), "{}", run.describe());
+    let response = run.stdout_json();
+    assert_eq!(response["error"], json!("States.Http.StatusCode.404"));
+    let data = &response["inspectionData"];
+    assert_eq!(data["response"]["statusCode"], json!("404"));
+    assert_eq!(data["response"]["statusMessage"], json!("Not Found"));
+    assert_eq!(data["request"]["method"], json!("POST"));
+
+    // A refused connection: the request, and no response.
+    let address = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+        listener.local_addr().expect("bound")
+    };
+    let machine = traced_machine(&dir, &format!("http://{address}/x"));
+    let run = util::stepstream([
+        "test-state".as_ref(),
+        machine.as_os_str(),
+        "--state".as_ref(),
+        "Charge".as_ref(),
+        "--input".as_ref(),
+        r#"{"amount": 1}"#.as_ref(),
+        "--http-allow".as_ref(),
+        address.to_string().as_str().as_ref(),
+        "--inspection-level".as_ref(),
+        "TRACE".as_ref(),
+    ]);
+    assert_eq!(run.code, Some(1), "{}", run.describe());
+    let response = run.stdout_json();
+    assert_eq!(response["error"], json!("States.Http.Socket"));
+    assert_eq!(
+        response["inspectionData"]["request"]["url"],
+        json!(format!("http://{address}/x?q=a%20b"))
+    );
+    assert!(response["inspectionData"].get("response").is_none());
+    // X-Api-Key is not a secret header here: its value is shown.
+    assert!(
+        response["inspectionData"]["request"]["headers"]
+            .as_str()
+            .is_some_and(|headers| headers.contains("X-Api-Key: key-5678-secret")),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]

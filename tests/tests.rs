@@ -12,7 +12,9 @@
 // - golden:      compiled-program listings checked against tests/golden/*.dump
 //                (`UPDATE_GOLDEN=1 cargo test --test tests golden` rewrites them).
 // - integrations: the HTTP Task and Lambda invoke against local servers (tests/util/http_server.rs),
-//                and thousands of slow HTTP tasks overlapping on two pool workers.
+//                heartbeat timeouts, asynchronous native handlers that heartbeat, `test-state`'s
+//                HTTP request and response at TRACE, and thousands of slow HTTP tasks overlapping
+//                on two pool workers.
 // - kafka:       the Kafka stage (`stepstream run --config`) against a real broker (skipped without
 //                STEPSTREAM_BROKERS, failing then if STEPSTREAM_REQUIRE_BROKER=1): results and
 //                dead letters, commits held at the watermark, restart, rebalance, bad events,

@@ -6,8 +6,9 @@
 //! thread; the worker keeps taking new jobs meanwhile. Task requests are served through the
 //! pool's `TaskHandler`: one answered at once is completed at once; one started on an
 //! asynchronous handler (HTTP, Lambda) suspends its execution, whose result comes back on the
-//! worker's completion channel and resumes it. A panic inside one execution fails that
-//! execution, not the worker.
+//! worker's completion channel and resumes it; a heartbeat on that channel starts the task's
+//! `HeartbeatSeconds` timer again and re-parks the execution until its new wake time. A panic
+//! inside one execution fails that execution, not the worker.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -440,6 +441,7 @@ impl Worker {
         let replies = Replies {
             sender: &self.completion_sender,
             key: flight.key,
+            trace: None,
         };
         let polled = catch_unwind(AssertUnwindSafe(|| {
             if let Some(done) = done {

@@ -18,7 +18,7 @@ use crate::json::{self, Map, Value};
 use super::client::{
     append_header, percent_encode, AllowList, Inbound, IoRuntime, Outbound, SendError,
 };
-use super::{invoke_blocking, Dispatch, Fault, ReplyTo, TaskCall, TaskHandler};
+use super::{invoke_blocking, Dispatch, Fault, ReplyTo, TaskCall, TaskHandler, Trace};
 
 /// The HTTP Task's resource.
 pub const RESOURCE: &str = "arn:aws:states:::http:invoke";
@@ -26,8 +26,9 @@ pub const RESOURCE: &str = "arn:aws:states:::http:invoke";
 /// AWS ends an HTTP Task that has no answer after 60 seconds with `States.Http.Socket`.
 pub const MAX_CALL: Duration = Duration::from_secs(60);
 
-/// How long after a Task state's `TimeoutSeconds` the call itself is abandoned: the
-/// execution has already timed the task out by then, so the late answer is dropped.
+/// How long after a Task state's `TimeoutSeconds` (or `HeartbeatSeconds`: a call sends no
+/// heartbeats) the call itself is abandoned: the execution has already timed the task out by
+/// then, so the late answer is dropped.
 const TIMEOUT_GRACE: Duration = Duration::from_secs(1);
 
 /// The replacement of a secret header's value in history and logs.
@@ -89,17 +90,87 @@ impl TaskHandler for HttpHandler {
             Err(fault) => return Some(Dispatch::Ready(Err(fault))),
         };
         let limit = reply
-            .timeout
-            .map_or(MAX_CALL, |timeout| (timeout + TIMEOUT_GRACE).min(MAX_CALL));
+            .silent_limit()
+            .map_or(MAX_CALL, |limit| (limit + TIMEOUT_GRACE).min(MAX_CALL));
+        let trace = reply.trace.cloned();
+        if let Some(trace) = &trace {
+            trace.record_request(traced_request(&outbound, trace, &self.settings));
+        }
         let client = self.io.client();
         let answer = reply.reply();
         self.io.spawn(async move {
             let target = format!("{} {}", outbound.method, outbound.uri);
             let result = client.send(outbound, limit).await;
+            if let (Some(trace), Ok(inbound)) = (&trace, &result) {
+                trace.record_response(traced_response(inbound));
+            }
             answer.send(outcome(result, &target));
         });
         Some(Dispatch::Started)
     }
+}
+
+/// A request as TestState shows it at TRACE (`inspectionData.request`): every value a
+/// string, the headers as `[Name: value, …]` in the order sent, secret values masked unless
+/// the trace reveals secrets.
+pub fn traced_request(outbound: &Outbound, trace: &Trace, settings: &HttpSettings) -> Value {
+    let headers = header_list(outbound.headers.iter().map(|(name, value)| {
+        let shown = if !trace.reveals_secrets() && is_secret(name, &settings.secret_headers) {
+            REDACTED
+        } else {
+            value.as_str()
+        };
+        (name.as_str(), shown)
+    }));
+    json::object([
+        (
+            "protocol",
+            Value::from(outbound.uri.scheme_str().unwrap_or("http")),
+        ),
+        ("method", Value::from(outbound.method.as_str())),
+        ("url", Value::from(outbound.uri.to_string())),
+        ("headers", Value::from(headers)),
+        (
+            "body",
+            Value::from(String::from_utf8_lossy(&outbound.body).into_owned()),
+        ),
+    ])
+}
+
+/// A response as TestState shows it at TRACE (`inspectionData.response`): every value a
+/// string, the headers as `[name: value, …]` in the order received.
+pub fn traced_response(inbound: &Inbound) -> Value {
+    let headers = header_list(
+        inbound
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str())),
+    );
+    json::object([
+        ("protocol", Value::from("http")),
+        ("statusCode", Value::from(inbound.status.to_string())),
+        ("statusMessage", Value::from(inbound.reason.as_str())),
+        ("headers", Value::from(headers)),
+        (
+            "body",
+            Value::from(String::from_utf8_lossy(&inbound.body).into_owned()),
+        ),
+    ])
+}
+
+/// `[Name: value, Name: value]`
+fn header_list<'a>(headers: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    let mut text = String::from("[");
+    for (index, (name, value)) in headers.enumerate() {
+        if index > 0 {
+            text.push_str(", ");
+        }
+        text.push_str(name);
+        text.push_str(": ");
+        text.push_str(value);
+    }
+    text.push(']');
+    text
 }
 
 /// The task result (or fault) of a call's response.
@@ -714,6 +785,53 @@ mod tests {
         let refused =
             outcome(Err(SendError::Connect("refused".into())), "GET x").expect_err("fails");
         assert_eq!(refused.error.as_deref(), Some("States.Http.Socket"));
+    }
+
+    #[test]
+    fn traced_exchanges_are_strings_with_secrets_masked_unless_revealed() {
+        let outbound = request(json!({
+            "ApiEndpoint": "http://api.example.com/pay",
+            "Method": "POST",
+            "QueryParameters": {"q": 1},
+            "Headers": {"Authorization": "Bearer s3cret", "x-api-KEY": "k3y", "Accept": "*/*"},
+            "RequestBody": {"a": 1}
+        }))
+        .expect("valid");
+        let masked = traced_request(&outbound, &Trace::new(false), &settings());
+        assert_eq!(
+            masked,
+            json!({
+                "protocol": "http",
+                "method": "POST",
+                "url": "http://api.example.com/pay?q=1",
+                "headers": "[Authorization: *****, x-api-KEY: *****, Accept: */*, Content-Type: application/json; charset=UTF-8, User-Agent: Amazon|StepFunctions|HttpInvoke|us-east-1, Range: bytes=0-262144]",
+                "body": "{\"a\":1}"
+            })
+        );
+        let revealed = traced_request(&outbound, &Trace::new(true), &settings());
+        assert!(revealed["headers"]
+            .as_str()
+            .unwrap()
+            .starts_with("[Authorization: Bearer s3cret, x-api-KEY: k3y, "));
+        let inbound = Inbound {
+            status: 503,
+            reason: "Service Unavailable".into(),
+            headers: vec![
+                ("content-type".into(), "text/plain".into()),
+                ("set-cookie".into(), "a=1".into()),
+            ],
+            body: b"busy".to_vec(),
+        };
+        assert_eq!(
+            traced_response(&inbound),
+            json!({
+                "protocol": "http",
+                "statusCode": "503",
+                "statusMessage": "Service Unavailable",
+                "headers": "[content-type: text/plain, set-cookie: a=1]",
+                "body": "busy"
+            })
+        );
     }
 
     #[test]

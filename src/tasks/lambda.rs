@@ -109,8 +109,8 @@ impl TaskHandler for LambdaHandler {
             Err(fault) => return Some(Dispatch::Ready(Err(fault))),
         };
         let limit = reply
-            .timeout
-            .map_or(MAX_CALL, |timeout| (timeout + TIMEOUT_GRACE).min(MAX_CALL));
+            .silent_limit()
+            .map_or(MAX_CALL, |limit| (limit + TIMEOUT_GRACE).min(MAX_CALL));
         let client = self.io.client();
         let answer = reply.reply();
         let settings = Arc::clone(&self.settings);

@@ -5,8 +5,10 @@
 //! A handler either answers at once (`invoke`, the synchronous path: no allocation, no
 //! channel) or starts the work and answers later through a [`Reply`] (`dispatch` returning
 //! [`Dispatch::Started`]); the driver then suspends the execution until the reply comes back
-//! on its completion channel.
+//! on its completion channel. Work that runs long sends heartbeats the same way
+//! ([`Reply::heartbeat`]), which a Task state with `HeartbeatSeconds` requires.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crossbeam_channel::Sender;
@@ -61,14 +63,24 @@ pub struct TaskCall<'a> {
     pub state_machine: &'a str,
 }
 
-/// A finished asynchronous invocation, as it comes back to the driver that started it.
+/// A message of an asynchronous invocation to the driver that started it: its result, or a
+/// heartbeat.
 #[derive(Debug)]
 pub struct Completion {
     /// The driver's name for the execution (see [`ReplyTo::key`]).
     pub key: u64,
-    /// The task request this answers.
+    /// The task request this is about.
     pub ticket: Ticket,
-    pub result: Result<Value, Fault>,
+    pub event: TaskEvent,
+}
+
+/// What an asynchronous invocation reports.
+#[derive(Debug)]
+pub enum TaskEvent {
+    /// The work is still going: the Task state's `HeartbeatSeconds` timer starts again.
+    Heartbeat,
+    /// The work ended with this result.
+    Done(Result<Value, Fault>),
 }
 
 /// Where the result of an asynchronous invocation goes: the driver's completion channel,
@@ -83,6 +95,12 @@ pub struct ReplyTo<'a> {
     pub ticket: Ticket,
     /// Real time left before the Task state's `TimeoutSeconds` runs out, if it has one.
     pub timeout: Option<Duration>,
+    /// The Task state's `HeartbeatSeconds` in real time, if it has one: the longest the work
+    /// may go without a heartbeat ([`Reply::heartbeat`]) before the task times out.
+    pub heartbeat: Option<Duration>,
+    /// Where the call's HTTP exchange goes when the driver asks for it (TestState at
+    /// TRACE); `None` for ordinary executions, which capture nothing.
+    pub trace: Option<&'a Trace>,
 }
 
 impl ReplyTo<'_> {
@@ -92,6 +110,17 @@ impl ReplyTo<'_> {
             sender: Some(self.sender.clone()),
             key: self.key,
             ticket: self.ticket,
+            heartbeat: self.heartbeat,
+        }
+    }
+
+    /// The real time the work may take before its first timer runs out: `TimeoutSeconds`,
+    /// or `HeartbeatSeconds` for work that sends no heartbeats (an HTTP call, a Lambda
+    /// invocation).
+    pub fn silent_limit(&self) -> Option<Duration> {
+        match (self.timeout, self.heartbeat) {
+            (Some(timeout), Some(heartbeat)) => Some(timeout.min(heartbeat)),
+            (timeout, heartbeat) => timeout.or(heartbeat),
         }
     }
 }
@@ -99,15 +128,46 @@ impl ReplyTo<'_> {
 /// The answer channel of one asynchronous invocation. Exactly one result is delivered: the
 /// one sent, or, if the handle is dropped unsent (the work was cancelled or panicked), a
 /// `States.TaskFailed` fault, so an execution never waits for a result that cannot come.
+/// Before that, the work may send any number of heartbeats.
 pub struct Reply {
     sender: Option<Sender<Completion>>,
     key: u64,
     ticket: Ticket,
+    heartbeat: Option<Duration>,
 }
 
 impl Reply {
     pub fn send(mut self, result: Result<Value, Fault>) {
         self.deliver(result);
+    }
+
+    /// Tells the driver the work is still going, which starts the Task state's
+    /// `HeartbeatSeconds` timer again. A heartbeat that comes after the task timed out, or
+    /// of a task without `HeartbeatSeconds`, is ignored.
+    pub fn heartbeat(&self) {
+        if let Some(sender) = &self.sender {
+            let _ = sender.send(Completion {
+                key: self.key,
+                ticket: self.ticket,
+                event: TaskEvent::Heartbeat,
+            });
+        }
+    }
+
+    /// A handle that sends this invocation's heartbeats from elsewhere (another thread, a
+    /// timer), cloneable; heartbeats it sends after the result are ignored.
+    pub fn heartbeats(&self) -> Heartbeat {
+        Heartbeat {
+            sender: self.sender.clone(),
+            key: self.key,
+            ticket: self.ticket,
+        }
+    }
+
+    /// The Task state's `HeartbeatSeconds` in real time, if it has one: the longest the work
+    /// may go without a heartbeat.
+    pub fn heartbeat_interval(&self) -> Option<Duration> {
+        self.heartbeat
     }
 
     fn deliver(&mut self, result: Result<Value, Fault>) {
@@ -116,9 +176,99 @@ impl Reply {
             let _ = sender.send(Completion {
                 key: self.key,
                 ticket: self.ticket,
-                result,
+                event: TaskEvent::Done(result),
             });
         }
+    }
+}
+
+/// Sends the heartbeats of one asynchronous invocation ([`Reply::heartbeats`]).
+#[derive(Clone)]
+pub struct Heartbeat {
+    sender: Option<Sender<Completion>>,
+    key: u64,
+    ticket: Ticket,
+}
+
+impl Heartbeat {
+    /// Tells the driver the work is still going (see [`Reply::heartbeat`]).
+    pub fn beat(&self) {
+        if let Some(sender) = &self.sender {
+            let _ = sender.send(Completion {
+                key: self.key,
+                ticket: self.ticket,
+                event: TaskEvent::Heartbeat,
+            });
+        }
+    }
+}
+
+/// The HTTP request and response of a task call, as TestState shows them at TRACE
+/// (`inspectionData.request`: `protocol`, `method`, `url`, `headers`, `body`;
+/// `inspectionData.response`: `protocol`, `statusCode`, `statusMessage`, `headers`, `body`;
+/// every value a string).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Exchange {
+    pub request: Option<Value>,
+    /// `None` when no response came.
+    pub response: Option<Value>,
+}
+
+/// Where handlers put the HTTP exchange of a traced call. A driver hands one to its task
+/// calls only when asked (TestState at TRACE), so ordinary executions capture nothing.
+#[derive(Debug, Clone, Default)]
+pub struct Trace {
+    inner: Arc<TraceInner>,
+}
+
+#[derive(Debug, Default)]
+struct TraceInner {
+    reveal_secrets: bool,
+    exchange: Mutex<Exchange>,
+}
+
+impl Trace {
+    /// A trace that shows secret header values masked, or as they are with `reveal_secrets`
+    /// (TestState's `revealSecrets`).
+    pub fn new(reveal_secrets: bool) -> Trace {
+        Trace {
+            inner: Arc::new(TraceInner {
+                reveal_secrets,
+                exchange: Mutex::new(Exchange::default()),
+            }),
+        }
+    }
+
+    /// Whether secret header values are shown.
+    pub fn reveals_secrets(&self) -> bool {
+        self.inner.reveal_secrets
+    }
+
+    /// Records the request of a new exchange (the last call's is what is shown).
+    pub fn record_request(&self, request: Value) {
+        let mut exchange = self.lock();
+        *exchange = Exchange {
+            request: Some(request),
+            response: None,
+        };
+    }
+
+    /// Records the response of the exchange.
+    pub fn record_response(&self, response: Value) {
+        self.lock().response = Some(response);
+    }
+
+    /// The last exchange recorded.
+    pub fn exchange(&self) -> Exchange {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Exchange> {
+        // An exchange is plain data: one left by a panicking writer is still readable.
+        self.inner
+            .exchange
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -193,16 +343,29 @@ pub(crate) fn invoke_blocking(
         key: 0,
         ticket: Ticket::detached(),
         timeout: None,
+        heartbeat: None,
+        trace: None,
     };
     match handler.dispatch(call, &reply)? {
         Dispatch::Ready(result) => Some(result),
-        Dispatch::Started => Some(match receiver.recv() {
-            Ok(completion) => completion.result,
-            Err(_) => Err(Fault::new(
-                "States.TaskFailed",
-                "the task's work ended without a result",
-            )),
-        }),
+        Dispatch::Started => loop {
+            match receiver.recv() {
+                Ok(Completion {
+                    event: TaskEvent::Done(result),
+                    ..
+                }) => return Some(result),
+                Ok(Completion {
+                    event: TaskEvent::Heartbeat,
+                    ..
+                }) => continue,
+                Err(_) => {
+                    return Some(Err(Fault::new(
+                        "States.TaskFailed",
+                        "the task's work ended without a result",
+                    )))
+                }
+            }
+        },
     }
 }
 

@@ -219,6 +219,10 @@ pub struct TaskRequest<'p> {
     pub invocation: u32,
     /// When the task times out (`TimeoutSeconds`), on the caller's clock.
     pub deadline_ms: Option<i64>,
+    /// The longest the task may go without a heartbeat (`HeartbeatSeconds`), in milliseconds
+    /// of the caller's clock. The heartbeat timer starts when the task is requested; each
+    /// [`Execution::heartbeat_task`] starts it again.
+    pub heartbeat_ms: Option<u64>,
 }
 
 /// Why a frame is not runnable.
@@ -229,8 +233,50 @@ enum Parked {
     Task {
         sequence: u32,
         deadline: Option<i64>,
+        heartbeat: Option<HeartbeatTimer>,
     },
     Children,
+}
+
+/// The heartbeat timer of a task that has `HeartbeatSeconds`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct HeartbeatTimer {
+    /// When the task times out unless a heartbeat comes first, on the caller's clock.
+    due: i64,
+    /// `HeartbeatSeconds` in milliseconds.
+    period: i64,
+}
+
+/// Which of a task's timers ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expiry {
+    /// `TimeoutSeconds`.
+    Timeout,
+    /// `HeartbeatSeconds` passed without a heartbeat.
+    Heartbeat,
+}
+
+impl Parked {
+    /// The timer of a task parked here that runs out first, and when: `TimeoutSeconds` wins a
+    /// tie.
+    fn task_expiry(&self) -> Option<(i64, Expiry)> {
+        let Parked::Task {
+            deadline,
+            heartbeat,
+            ..
+        } = *self
+        else {
+            return None;
+        };
+        match (deadline, heartbeat) {
+            (Some(deadline), Some(timer)) if timer.due < deadline => {
+                Some((timer.due, Expiry::Heartbeat))
+            }
+            (Some(deadline), _) => Some((deadline, Expiry::Timeout)),
+            (None, Some(timer)) => Some((timer.due, Expiry::Heartbeat)),
+            (None, None) => None,
+        }
+    }
 }
 
 /// A thread of control: the top level, a Parallel branch or a Map iteration.
@@ -400,6 +446,11 @@ pub struct SingleState {
     pub retry: Option<(usize, f64)>,
     /// The catcher that caught the error.
     pub catch_index: Option<usize>,
+    /// The variables in the state's scope when it ended: those it was given
+    /// ([`Execution::with_variables`]) with what its `Assign` (or its catcher's) set.
+    pub variables: Vec<(json::Str, Value)>,
+    /// Fields of the context object given to the state ([`Execution::with_context`]).
+    context: Option<Value>,
 }
 
 impl SingleState {
@@ -470,6 +521,41 @@ impl<'p> Execution<'p> {
             false,
         );
         execution
+    }
+
+    /// Gives a state run alone ([`for_state`](Self::for_state)) variables in its scope, as
+    /// TestState's `variables` does: `$name` reads them in paths and expressions. Call it
+    /// before the first `run`; it does nothing to other executions.
+    pub fn with_variables<I>(mut self, variables: I) -> Execution<'p>
+    where
+        I: IntoIterator<Item = (json::Str, Value)>,
+    {
+        let Some(single) = self.single.as_deref_mut() else {
+            return self;
+        };
+        let Some(root) = self.frames.first_mut() else {
+            return self;
+        };
+        for (name, value) in variables {
+            match root.vars.iter_mut().find(|(key, _)| *key == name) {
+                Some(slot) => slot.1 = value,
+                None => root.vars.push((name, value)),
+            }
+        }
+        single.variables = root.vars.clone();
+        self
+    }
+
+    /// Gives a state run alone ([`for_state`](Self::for_state)) fields of its context object,
+    /// as TestState's `context` does: `$$` and `$states.context` read the object the
+    /// execution would build with these fields put over it (objects merged field by field,
+    /// anything else replaced), e.g. `{"Execution": {"Id": "…"}, "Task": {"Token": "…"}}`.
+    /// It does nothing to other executions.
+    pub fn with_context(mut self, context: Value) -> Execution<'p> {
+        if let Some(single) = self.single.as_deref_mut() {
+            single.context = Some(context);
+        }
+        self
     }
 
     /// What a state run alone did ([`for_state`](Self::for_state)).
@@ -625,17 +711,21 @@ impl<'p> Execution<'p> {
         if !frame.live || frame.generation != ticket.generation {
             return;
         }
-        let deadline = match frame.parked {
-            Parked::Task { sequence, deadline } if sequence == ticket.sequence => deadline,
+        let parked = frame.parked;
+        match parked {
+            Parked::Task { sequence, .. } if sequence == ticket.sequence => {}
             _ => return,
-        };
+        }
         let f = ticket.frame;
         self.frames[f as usize].parked = Parked::No;
         let resource = self.current_resource(f);
-        if deadline.is_some_and(|deadline| self.now > deadline) {
-            self.task_timed_out(f, resource);
-            self.resume_if_runnable(f);
-            return;
+        // A result that comes after a timer ran out is too late: the task timed out.
+        if let Some((at, expiry)) = parked.task_expiry() {
+            if self.now > at {
+                self.task_timed_out(f, resource, expiry);
+                self.resume_if_runnable(f);
+                return;
+            }
         }
         match result {
             Ok(value) => {
@@ -690,6 +780,30 @@ impl<'p> Execution<'p> {
             }
         }
         self.queue.push_front(f);
+    }
+
+    /// Takes a heartbeat of a task request: its `HeartbeatSeconds` timer starts again. A
+    /// heartbeat of a stale ticket (the task ended, timed out or was aborted), of a task
+    /// without `HeartbeatSeconds`, or one that comes after the timer ran out is ignored.
+    pub fn heartbeat_task(&mut self, ticket: Ticket, now_ms: i64) {
+        self.now = self.now.max(now_ms);
+        let now = self.now;
+        let Some(frame) = self.frames.get_mut(ticket.frame as usize) else {
+            return;
+        };
+        if !frame.live || frame.generation != ticket.generation {
+            return;
+        }
+        if let Parked::Task {
+            sequence,
+            heartbeat: Some(timer),
+            ..
+        } = &mut frame.parked
+        {
+            if *sequence == ticket.sequence && now <= timer.due {
+                timer.due = now.saturating_add(timer.period);
+            }
+        }
     }
 
     /// The history recorded so far (empty unless `Limits::record_history`).
@@ -811,13 +925,16 @@ impl<'p> Execution<'p> {
                     self.frames[index].parked = Parked::No;
                     self.queue.push_back(index as u32);
                 }
-                Parked::Task {
-                    deadline: Some(deadline),
-                    ..
-                } if deadline <= self.now => {
+                parked @ Parked::Task { .. } => {
+                    let Some((at, expiry)) = parked.task_expiry() else {
+                        continue;
+                    };
+                    if at > self.now {
+                        continue;
+                    }
                     self.frames[index].parked = Parked::No;
                     let resource = self.current_resource(index as u32);
-                    self.task_timed_out(index as u32, resource);
+                    self.task_timed_out(index as u32, resource, expiry);
                     self.resume_if_runnable(index as u32);
                 }
                 _ => {}
@@ -830,10 +947,10 @@ impl<'p> Execution<'p> {
         for frame in self.frames.iter().filter(|frame| frame.live) {
             let at = match frame.parked {
                 Parked::Timer(at) => at,
-                Parked::Task {
-                    deadline: Some(deadline),
-                    ..
-                } => deadline,
+                parked @ Parked::Task { .. } => match parked.task_expiry() {
+                    Some((at, _)) => at,
+                    None => continue,
+                },
                 _ => continue,
             };
             wake = Some(wake.map_or(at, |wake: i64| wake.min(at)));
@@ -1006,7 +1123,11 @@ impl<'p> Execution<'p> {
             };
             if let (Some(single), Flow::Continue) = (self.single.as_deref_mut(), &flow) {
                 let work = &self.frames[f as usize].work;
+                let jsonata = program.state(self.frames[f as usize].state).jsonata;
                 match program.ops[pc as usize] {
+                    // A JSONata state's stages are its input, `Arguments` and its result.
+                    Op::Parameters(..) if jsonata => single.record("afterArguments", work),
+                    _ if jsonata => {}
                     Op::TakeInput | Op::CopyInput | Op::InputPath(_) | Op::InputNull => {
                         single.record("afterInputPath", work)
                     }
@@ -1148,6 +1269,11 @@ impl<'p> Execution<'p> {
             }
         }
         frame.work = output;
+        if frame.parent.is_none() {
+            if let Some(single) = self.single.as_deref_mut() {
+                single.variables.clone_from(&frame.vars);
+            }
+        }
         Ok(())
     }
 
@@ -1275,7 +1401,7 @@ impl<'p> Execution<'p> {
         let frame = &self.frames[f as usize];
         let code = self.program.state(frame.state);
         use crate::json::object;
-        object([
+        let context = object([
             (
                 "Execution",
                 object([
@@ -1308,7 +1434,15 @@ impl<'p> Execution<'p> {
                     ("Name", Value::from(self.info.machine.name.as_str())),
                 ]),
             ),
-        ])
+        ]);
+        match self
+            .single
+            .as_deref()
+            .and_then(|single| single.context.as_ref())
+        {
+            Some(given) => overlay(context, given),
+            None => context,
+        }
     }
 
     fn select_into_work(&mut self, f: u32, path: &crate::path::Path, from_input: bool) -> Flow {
@@ -1642,6 +1776,15 @@ impl<'p> Execution<'p> {
             Ok(timeout) => timeout,
             Err(fault) => return Flow::Fault(fault),
         };
+        let heartbeat = match task
+            .heartbeat
+            .as_ref()
+            .map(|seconds| self.seconds(f, seconds, "HeartbeatSeconds"))
+            .transpose()
+        {
+            Ok(heartbeat) => heartbeat,
+            Err(fault) => return Flow::Fault(fault),
+        };
         let state = self.frames[f as usize].state;
         if self.invocations.is_empty() {
             self.invocations = vec![0; program.states.len()];
@@ -1705,6 +1848,10 @@ impl<'p> Execution<'p> {
                             details["taskScheduledEventDetails"]["timeoutInSeconds"] =
                                 json!(timeout);
                         }
+                        if let Some(heartbeat) = heartbeat {
+                            details["taskScheduledEventDetails"]["heartbeatInSeconds"] =
+                                json!(heartbeat);
+                        }
                         details
                     },
                     &parameters,
@@ -1720,9 +1867,17 @@ impl<'p> Execution<'p> {
             self.now
                 .saturating_add((seconds as i64).saturating_mul(1000))
         });
+        let heartbeat_ms = heartbeat.map(|seconds| seconds.saturating_mul(1000));
         frame.parked = Parked::Task {
             sequence: frame.task_sequence,
             deadline,
+            heartbeat: heartbeat_ms.map(|ms| {
+                let period = ms.min(i64::MAX as u64) as i64;
+                HeartbeatTimer {
+                    due: self.now.saturating_add(period),
+                    period,
+                }
+            }),
         };
         let ticket = Ticket {
             frame: f,
@@ -1736,11 +1891,16 @@ impl<'p> Execution<'p> {
             parameters,
             invocation,
             deadline_ms: deadline,
+            heartbeat_ms,
         });
         Flow::Park
     }
 
-    fn task_timed_out(&mut self, f: u32, resource: &str) {
+    /// Fails a task whose `TimeoutSeconds` ran out, or that went `HeartbeatSeconds` without a
+    /// heartbeat. Both are `States.Timeout` in the history and to the caller, as AWS records
+    /// them; a heartbeat time-out is also matched by `States.HeartbeatTimeout`
+    /// ([`matches_error`]).
+    fn task_timed_out(&mut self, f: u32, resource: &str, expiry: Expiry) {
         let fault = Fault {
             error: Some("States.Timeout".into()),
             cause: None,
@@ -1759,7 +1919,7 @@ impl<'p> Execution<'p> {
             &Value::Null,
         );
         self.frames[f as usize].pc = self.frames[f as usize].retry_pc + 1;
-        self.on_fault(f, fault);
+        self.handle_fault(f, fault, expiry == Expiry::Heartbeat);
     }
 
     // ----- Parallel and Map -----
@@ -2207,7 +2367,7 @@ impl<'p> Execution<'p> {
         let code = self.program.state(frame.state);
         code.retry
             .iter()
-            .position(|retrier| matches_error(&retrier.error_equals, error))
+            .position(|retrier| matches_error(&retrier.error_equals, error, false))
             .is_some_and(|position| {
                 frame.retries.get(position).copied().unwrap_or(0)
                     < code.retry[position].max_attempts
@@ -2228,6 +2388,12 @@ impl<'p> Execution<'p> {
     /// Applies the current state's Retry and Catch to a fault, or ends the frame with it.
     /// It never queues the frame: a caller outside the run loop uses `resume_if_runnable`.
     fn on_fault(&mut self, f: u32, fault: Fault) {
+        self.handle_fault(f, fault, false);
+    }
+
+    /// Retries, catches or passes on a state's error; `heartbeat` says the error is a task's
+    /// heartbeat time-out, which `States.HeartbeatTimeout` matches too.
+    fn handle_fault(&mut self, f: u32, fault: Fault, heartbeat: bool) {
         let program: &'p Program = self.program;
         let error = fault.error.as_deref().unwrap_or("");
         if error == "States.Runtime" {
@@ -2241,7 +2407,7 @@ impl<'p> Execution<'p> {
         if let Some(position) = code
             .retry
             .iter()
-            .position(|retrier| matches_error(&retrier.error_equals, error))
+            .position(|retrier| matches_error(&retrier.error_equals, error, heartbeat))
         {
             let retrier = &code.retry[position];
             let attempts = self.frames[f as usize].retries[position];
@@ -2279,7 +2445,7 @@ impl<'p> Execution<'p> {
         if let Some(catcher) = code
             .catch
             .iter()
-            .find(|catcher| matches_error(&catcher.error_equals, error))
+            .find(|catcher| matches_error(&catcher.error_equals, error, heartbeat))
         {
             let output = error_output(&fault);
             let frame = &mut self.frames[f as usize];
@@ -2465,15 +2631,37 @@ fn error_output(fault: &Fault) -> Value {
     Value::Object(object)
 }
 
-/// Whether a retrier's or catcher's `ErrorEquals` matches an error name.
-fn matches_error(error_equals: &[String], error: &str) -> bool {
+/// Whether a retrier's or catcher's `ErrorEquals` matches an error name; `heartbeat` says the
+/// error is a task's heartbeat time-out. That one is named `States.Timeout` (so
+/// `States.Timeout` and `States.ALL` match it, `States.TaskFailed` does not), and
+/// `States.HeartbeatTimeout` matches it and no other time-out.
+fn matches_error(error_equals: &[String], error: &str, heartbeat: bool) -> bool {
     error_equals.iter().any(|name| match name.as_str() {
         "States.ALL" => !TERMINAL_ERRORS.contains(&error),
         "States.TaskFailed" => {
             error != "States.Timeout" && !TERMINAL_ERRORS.contains(&error) && !error.is_empty()
         }
+        "States.HeartbeatTimeout" => heartbeat || error == "States.HeartbeatTimeout",
         other => other == error,
     })
+}
+
+/// `base` with `given` put over it: objects merged field by field (recursively), anything
+/// else replaced.
+fn overlay(base: Value, given: &Value) -> Value {
+    match (base, given) {
+        (Value::Object(mut fields), Value::Object(over)) => {
+            for (name, value) in over.iter() {
+                let merged = match fields.get(name.as_str()) {
+                    Some(current) => overlay(current.clone(), value),
+                    None => value.clone(),
+                };
+                fields.insert(name.clone(), merged);
+            }
+            Value::Object(fields)
+        }
+        (_, given) => given.clone(),
+    }
 }
 
 /// A value as AWS quotes it in messages: strings bare, everything else as JSON.
