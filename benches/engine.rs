@@ -4,6 +4,9 @@
 //! the workload's state transitions per execution (expected.json `transitions`) for
 //! transitions per second.
 //!
+//! W1 also runs as written in JSONata (`benches/data/w1-pass-chain-jsonata.json`), with the same
+//! expected results.
+//!
 //! Run with `cargo bench --bench engine` (or `cargo bench --bench engine -- w3` for one).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -108,15 +111,22 @@ fn engine(c: &mut Criterion) {
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(3));
 
-    for name in WORKLOADS {
-        let definition = read(&workloads_dir().join(format!("{name}.json")));
+    // W1 written in JSONata (benches/data), checked against W1's expected results.
+    let jsonata_w1 =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/data/w1-pass-chain-jsonata.json");
+    let cases = WORKLOADS
+        .iter()
+        .map(|name| (*name, *name, workloads_dir().join(format!("{name}.json"))))
+        .chain([("w1-pass-chain-jsonata", "w1-pass-chain", jsonata_w1)]);
+    for (name, expected_name, path) in cases {
+        let definition = read(&path);
         let definition = std::str::from_utf8(&definition).expect("a UTF-8 definition");
         let state_machine = asl::parse(definition).unwrap_or_else(|problems| {
             let listed: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
             panic!("{name} does not validate: {}", listed.join("; "))
         });
         let program = compile::compile(&state_machine);
-        let entries = expected["workloads"][name]
+        let entries = expected["workloads"][expected_name]
             .as_array()
             .expect("expected results");
         check_outputs(name, &program, &lines, entries, &options);

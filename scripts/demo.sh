@@ -23,6 +23,8 @@ for topic in "$STEPSTREAM_INPUT_TOPICS" "$STEPSTREAM_OUTPUT_TOPIC" "$STEPSTREAM_
   "$broker" create-topic "$topic" 2
 done
 
+logs=target/demo-logs.jsonl
+mkdir -p target && : >"$logs"
 echo "== the daemon: stepstream run --config config/demo.toml" >&2
 "$binary" run --config config/demo.toml "${topics[@]}" &
 daemon=$!
@@ -42,4 +44,7 @@ STEPSTREAM_SHOW_HEADERS=1 "$broker" consume "$STEPSTREAM_DEAD_LETTER_TOPIC" $((c
 kill -TERM "$daemon"
 wait "$daemon" || true
 trap - EXIT
+# The mocked "Payment.Busy" errors (TaskFailed, then retried) and the failed executions.
+echo "== log records at ERROR in $logs (one JSON line per history event)" >&2
+cat "$logs"
 echo "== done; the broker keeps running (scripts/kafka-broker.sh stop)" >&2

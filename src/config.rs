@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::logs::sink::{Destination, Rotation, SinkOptions, WhenFull};
+use crate::logs::{LogLevel, LogOptions};
+
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,6 +30,8 @@ pub struct Config {
     pub aws: AwsConfig,
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    #[serde(default)]
+    pub logging: LoggingConfig,
 }
 
 #[derive(Clone, Deserialize)]
@@ -174,13 +179,50 @@ impl Default for LimitsConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TasksConfig {
     /// A MockConfigFile serving Task states, relative to the config file.
     pub mock_config: Option<PathBuf>,
     /// The test case of the MockConfigFile to use.
     pub test_case: Option<String>,
+    /// Threads of the async runtime the HTTP and Lambda calls run on.
+    pub io_threads: usize,
+    pub http: HttpTaskConfig,
+    pub lambda: LambdaTaskConfig,
+}
+
+impl Default for TasksConfig {
+    fn default() -> TasksConfig {
+        TasksConfig {
+            mock_config: None,
+            test_case: None,
+            io_threads: 1,
+            http: HttpTaskConfig::default(),
+            lambda: LambdaTaskConfig::default(),
+        }
+    }
+}
+
+/// The HTTP Task (`arn:aws:states:::http:invoke`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpTaskConfig {
+    /// Hosts HTTP Tasks may call: `host` (any port) or `host:port`; `*` allows every host.
+    /// Empty (the default) denies every call.
+    pub allow: Vec<String>,
+    /// Request header names whose values never appear in history or logs (besides
+    /// `Authorization`, which never does).
+    pub secret_headers: Vec<String>,
+}
+
+/// Lambda invoke (`arn:aws:states:::lambda:invoke` and function ARNs).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LambdaTaskConfig {
+    /// Function name (or ARN) → base URL of an endpoint speaking the Lambda Invoke API
+    /// (`http://host:port`, as the Lambda Runtime Interface Emulator serves it).
+    pub functions: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -206,6 +248,120 @@ pub struct TelemetryConfig {
     /// Where the HTTP listener for `/metrics`, `/healthz` and `/readyz` binds
     /// (`host:port`); none by default.
     pub listen: Option<String>,
+}
+
+/// The executions' log records (Express execution history as logs).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoggingConfig {
+    /// ALL, ERROR, FATAL or OFF [default: ERROR for the Kafka stage, OFF for `run` over
+    /// standard input].
+    #[serde(deserialize_with = "log_level")]
+    pub level: Option<LogLevel>,
+    /// Whether records carry input, output and Task parameters (AWS's
+    /// `includeExecutionData`).
+    pub include_execution_data: bool,
+    pub destination: LogDestination,
+    /// The file, with `destination = "file"` (relative to the config file).
+    pub path: Option<PathBuf>,
+    /// The topic, with `destination = "kafka"` (on the `[kafka]` brokers).
+    pub topic: String,
+    /// What workers do when the sink is behind: wait, or drop records (counted).
+    pub when_full: WhenFullConfig,
+    /// Bytes a worker gathers before handing them to the sink.
+    pub batch_bytes: usize,
+    /// Bytes of batches queued for the sink before workers wait or drop.
+    pub buffer_bytes: usize,
+    /// With `destination = "file"`: the size at which the file is rotated (0: never).
+    pub max_file_bytes: u64,
+    /// Rotated files kept beside the current one (`path.1` is the newest).
+    pub keep_files: u32,
+    /// librdkafka producer settings for `destination = "kafka"`, passed through as they are.
+    pub producer: BTreeMap<String, String>,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> LoggingConfig {
+        LoggingConfig {
+            level: None,
+            include_execution_data: false,
+            destination: LogDestination::Stdout,
+            path: None,
+            topic: "stepstream-logs".into(),
+            when_full: WhenFullConfig::Block,
+            batch_bytes: 64 << 10,
+            buffer_bytes: 8 << 20,
+            max_file_bytes: 100 << 20,
+            keep_files: 5,
+            producer: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogDestination {
+    Stdout,
+    Stderr,
+    File,
+    Kafka,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WhenFullConfig {
+    Block,
+    Drop,
+}
+
+fn log_level<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<LogLevel>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.parse().map(Some).map_err(serde::de::Error::custom)
+}
+
+impl LoggingConfig {
+    /// The level in force: the configured one, else ERROR for the Kafka stage and OFF for a
+    /// pipeline whose standard output carries the results.
+    pub fn level_for(&self, kafka: bool) -> LogLevel {
+        self.level.unwrap_or(if kafka {
+            LogLevel::Error
+        } else {
+            LogLevel::Off
+        })
+    }
+
+    /// The sink's options for a stage on `kafka`'s brokers.
+    pub fn sink_options(&self, level: LogLevel, kafka: &KafkaConfig) -> SinkOptions {
+        let destination = match self.destination {
+            LogDestination::Stdout => Destination::Stdout,
+            LogDestination::Stderr => Destination::Stderr,
+            LogDestination::File => Destination::File(self.path.clone().unwrap_or_default()),
+            LogDestination::Kafka => Destination::Kafka {
+                brokers: kafka.brokers.clone(),
+                topic: self.topic.clone(),
+                producer: self.producer.clone(),
+            },
+        };
+        SinkOptions {
+            records: LogOptions {
+                level,
+                include_execution_data: self.include_execution_data,
+            },
+            destination,
+            when_full: match self.when_full {
+                WhenFullConfig::Block => WhenFull::Block,
+                WhenFullConfig::Drop => WhenFull::Drop,
+            },
+            batch_bytes: self.batch_bytes,
+            buffer_bytes: self.buffer_bytes,
+            rotation: (self.max_file_bytes > 0).then_some(Rotation {
+                max_bytes: self.max_file_bytes,
+                keep: self.keep_files,
+            }),
+        }
+    }
 }
 
 /// A configuration problem.
@@ -236,6 +392,9 @@ impl Config {
         if let Some(mock) = &config.tasks.mock_config {
             config.tasks.mock_config = Some(base.join(mock));
         }
+        if let Some(log_file) = &config.logging.path {
+            config.logging.path = Some(base.join(log_file));
+        }
         Ok(config)
     }
 
@@ -249,7 +408,7 @@ impl Config {
     /// Applies the environment's overrides: `STEPSTREAM_BROKERS`, `STEPSTREAM_GROUP_ID`,
     /// `STEPSTREAM_INPUT_TOPICS` (comma-separated), `STEPSTREAM_OUTPUT_TOPIC`,
     /// `STEPSTREAM_DEAD_LETTER_TOPIC`, `STEPSTREAM_WORKERS`, `STEPSTREAM_MAX_IN_FLIGHT`,
-    /// `STEPSTREAM_TIME_SCALE`.
+    /// `STEPSTREAM_TIME_SCALE`, `STEPSTREAM_LOG_LEVEL`.
     pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), String> {
         if let Some(value) = env("STEPSTREAM_BROKERS") {
             self.kafka.brokers = value;
@@ -283,6 +442,13 @@ impl Config {
         }
         if let Some(value) = env("STEPSTREAM_TELEMETRY_LISTEN") {
             self.telemetry.listen = Some(value);
+        }
+        if let Some(value) = env("STEPSTREAM_LOG_LEVEL") {
+            self.logging.level = Some(
+                value
+                    .parse()
+                    .map_err(|err| format!("STEPSTREAM_LOG_LEVEL: {err}"))?,
+            );
         }
         if let Some(value) = env("STEPSTREAM_TIME_SCALE") {
             self.limits.time_scale = value
@@ -326,6 +492,74 @@ impl Config {
         }
         if self.limits.execution_timeout_seconds == 0 {
             return Err("limits.execution_timeout_seconds must be at least 1".into());
+        }
+        let logging = &self.logging;
+        match logging.destination {
+            LogDestination::File if logging.path.is_none() => {
+                return Err(
+                    "logging.path must name a file when logging.destination is \"file\"".into(),
+                )
+            }
+            LogDestination::Kafka if logging.topic.trim().is_empty() => {
+                return Err("logging.topic must not be empty".into())
+            }
+            LogDestination::Kafka if kafka.input_topics.contains(&logging.topic) => {
+                return Err("logging.topic must not also be an input topic".into())
+            }
+            _ => {}
+        }
+        if logging.batch_bytes == 0 || logging.buffer_bytes < logging.batch_bytes {
+            return Err(
+                "logging.batch_bytes must be at least 1, and logging.buffer_bytes at least logging.batch_bytes"
+                    .into(),
+            );
+        }
+        self.tasks.check()
+    }
+}
+
+impl TasksConfig {
+    /// The real integrations' settings this configuration gives.
+    pub fn integrations(&self, aws: &AwsConfig) -> crate::tasks::Integrations {
+        use crate::tasks::{client::AllowList, http::HttpSettings, lambda::LambdaSettings};
+        crate::tasks::Integrations {
+            io_threads: self.io_threads,
+            http: HttpSettings {
+                allow: AllowList::new(&self.http.allow),
+                secret_headers: self.http.secret_headers.clone(),
+                region: aws.region.clone(),
+            },
+            lambda: LambdaSettings {
+                functions: self
+                    .lambda
+                    .functions
+                    .iter()
+                    .map(|(name, endpoint)| (name.clone(), endpoint.clone()))
+                    .collect(),
+                region: aws.region.clone(),
+                account: aws.account.clone(),
+            },
+        }
+    }
+
+    /// Checks the task integrations' values.
+    pub fn check(&self) -> Result<(), String> {
+        if self.io_threads == 0 {
+            return Err("tasks.io_threads must be at least 1".into());
+        }
+        for (function, endpoint) in &self.lambda.functions {
+            if !endpoint.starts_with("http://") {
+                return Err(format!(
+                    "tasks.lambda.functions.{function:?}: the endpoint {endpoint:?} must be an http:// URL (HTTPS is not supported)"
+                ));
+            }
+        }
+        for entry in &self.http.allow {
+            if entry.trim().is_empty() || entry.contains('/') {
+                return Err(format!(
+                    "tasks.http.allow: {entry:?} is not a host or host:port"
+                ));
+            }
         }
         Ok(())
     }
@@ -455,6 +689,50 @@ mod tests {
             "state_machine = \"m.json\"\n[workers]\nthreads = 2",
             Some("unknown field"),
         );
+        check(
+            "state_machine = \"m.json\"\n[logging]\nlevel = \"error\"\ndestination = \"kafka\"\nwhen_full = \"drop\"\n[logging.producer]\n\"linger.ms\" = \"100\"",
+            None,
+        );
+        check(
+            "state_machine = \"m.json\"\n[logging]\nlevel = \"LOUD\"",
+            Some("expected ALL, ERROR, FATAL or OFF"),
+        );
+        check(
+            "state_machine = \"m.json\"\n[logging]\ndestination = \"file\"",
+            Some("logging.path"),
+        );
+        check(
+            "state_machine = \"m.json\"\n[logging]\ndestination = \"syslog\"",
+            Some("unknown variant"),
+        );
+        check(
+            "state_machine = \"m.json\"\n[logging]\ndestination = \"kafka\"\ntopic = \"stepstream-in\"",
+            Some("input topic"),
+        );
+        check(
+            "state_machine = \"m.json\"\n[logging]\nbatch_bytes = 100\nbuffer_bytes = 10",
+            Some("buffer_bytes"),
+        );
+        check(
+            "state_machine = \"m.json\"\n[tasks.http]\nallow = [\"127.0.0.1:8080\", \"api.example.com\"]\nsecret_headers = [\"X-Api-Key\"]\n[tasks.lambda.functions]\nf = \"http://127.0.0.1:9001\"",
+            None,
+        );
+        check(
+            "state_machine = \"m.json\"\n[tasks.lambda.functions]\nf = \"https://lambda\"",
+            Some("http:// URL"),
+        );
+        check(
+            "state_machine = \"m.json\"\n[tasks.http]\nallow = [\"http://x/\"]",
+            Some("not a host"),
+        );
+        check(
+            "state_machine = \"m.json\"\n[tasks.http]\ndeny = []",
+            Some("unknown field"),
+        );
+        check(
+            "state_machine = \"m.json\"\n[tasks]\nio_threads = 0",
+            Some("io_threads"),
+        );
     }
 
     #[test]
@@ -469,6 +747,10 @@ mod tests {
             .ends_with("config/examples/order.asl.json"));
         assert_eq!(config.workers.max_in_flight, 100_000);
         assert_eq!(config.workers.max_in_flight_bytes, 64 << 20);
+        assert_eq!(config.logging.level, None);
+        assert_eq!(config.logging.level_for(true), crate::logs::LogLevel::Error);
+        assert_eq!(config.logging.level_for(false), crate::logs::LogLevel::Off);
+        assert!(!config.logging.include_execution_data);
     }
 
     #[test]

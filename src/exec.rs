@@ -2,6 +2,11 @@
 //! `TaskHandler`, and sleeps out its timers on a clock that may be scaled (`time_scale`) or
 //! virtual (`time_scale == 0`: waits and back-offs take no time, outcomes are unchanged).
 //!
+//! Tasks served by asynchronous handlers (HTTP, Lambda) suspend the execution; this driver
+//! then waits on its completion channel (results and heartbeats), and on a virtual clock lets
+//! time run at real speed meanwhile, so task timeouts and heartbeat timeouts keep their
+//! meaning.
+//!
 //! This is the local runner's and the tests' way to run; the pipeline drives `vm::Execution`
 //! itself, without blocking.
 
@@ -13,8 +18,11 @@ use crate::json::Value;
 
 use crate::clock::Clock;
 use crate::compile::Program;
-use crate::tasks::{Fault, TaskCall, TaskHandler};
-use crate::vm::{Execution, ExecutionInfo, Limits, MachineIdentity, Outcome, Poll};
+use crate::tasks::{Completion, Dispatch, Fault, ReplyTo, TaskCall, TaskEvent, TaskHandler, Trace};
+use crate::vm::{
+    Execution, ExecutionInfo, Limits, LogLevel, MachineIdentity, Outcome, Poll, Ticket,
+};
+use crossbeam_channel::Sender;
 
 pub use crate::vm::{HistoryEvent, Status};
 
@@ -30,9 +38,15 @@ pub struct ExecOptions {
     /// 1.0 runs waits in real time, 0.5 twice as fast, 0.0 instantly on a virtual clock.
     pub time_scale: f64,
     pub record_history: bool,
+    /// Which history events are kept when `record_history` is set (see
+    /// [`Limits::history_level`]).
+    pub history_level: LogLevel,
     pub max_payload_bytes: usize,
     /// Longest run (Express: 5 minutes).
     pub max_duration: Option<Duration>,
+    /// Header names (besides `Authorization`) whose values an HTTP Task's parameters never
+    /// show in the history or the logs.
+    pub secret_headers: Arc<[String]>,
 }
 
 impl Default for ExecOptions {
@@ -44,8 +58,10 @@ impl Default for ExecOptions {
             account: "123456789012".into(),
             time_scale: 1.0,
             record_history: false,
+            history_level: LogLevel::All,
             max_payload_bytes: 262_144,
             max_duration: Some(Duration::from_secs(300)),
+            secret_headers: Arc::from(Vec::new()),
         }
     }
 }
@@ -93,6 +109,8 @@ impl ExecOptions {
                 .max_duration
                 .map(|duration| duration.as_millis() as u64),
             record_history: self.record_history,
+            history_level: self.history_level,
+            secret_headers: Arc::clone(&self.secret_headers),
         }
     }
 }
@@ -199,13 +217,12 @@ fn finish(
     options: &ExecOptions,
     tasks: &dyn TaskHandler,
 ) -> (ExecutionResult, bool) {
-    let outcome = loop {
-        match step(&mut execution, &clock, tasks, &options.state_machine_name) {
-            Step::Done(outcome) => break outcome,
-            Step::Wait(at) => clock.sleep_until(at),
-            Step::Stalled => break stalled(),
-        }
-    };
+    let outcome = drive(
+        &mut execution,
+        &mut clock,
+        tasks,
+        &options.state_machine_name,
+    );
     let tainted = execution.is_tainted();
     let (info, history) = execution.into_parts();
     let result = ExecutionResult {
@@ -220,6 +237,118 @@ fn finish(
     (result, tainted)
 }
 
+/// Drives an execution to its end on the calling thread: sleeps out its timers and waits for
+/// its asynchronous tasks' completions and heartbeats.
+pub fn drive(
+    execution: &mut Execution<'_>,
+    clock: &mut Clock,
+    tasks: &dyn TaskHandler,
+    state_machine: &str,
+) -> Outcome {
+    drive_with(execution, clock, tasks, state_machine, None)
+}
+
+/// [`drive`], with the HTTP exchanges of the execution's task calls put in `trace` (what
+/// TestState shows at TRACE).
+pub fn drive_traced(
+    execution: &mut Execution<'_>,
+    clock: &mut Clock,
+    tasks: &dyn TaskHandler,
+    state_machine: &str,
+    trace: &Trace,
+) -> Outcome {
+    drive_with(execution, clock, tasks, state_machine, Some(trace))
+}
+
+fn drive_with(
+    execution: &mut Execution<'_>,
+    clock: &mut Clock,
+    tasks: &dyn TaskHandler,
+    state_machine: &str,
+    trace: Option<&Trace>,
+) -> Outcome {
+    let (sender, completions) = crossbeam_channel::unbounded();
+    let replies = Replies {
+        sender: &sender,
+        key: 0,
+        trace,
+    };
+    let mut outstanding = Outstanding::default();
+    loop {
+        let stopped = step(
+            execution,
+            clock,
+            tasks,
+            state_machine,
+            &replies,
+            &mut outstanding,
+        );
+        clock.set_live(!outstanding.is_empty());
+        match stopped {
+            Step::Done(outcome) => return outcome,
+            Step::Wait(at) if outstanding.is_empty() => clock.sleep_until(at),
+            Step::Stalled if outstanding.is_empty() => return stalled(),
+            Step::Wait(_) | Step::Stalled => {
+                // Task IO is outstanding: wait for a completion, or for the next wake time
+                // (a task's timeout among them).
+                let wake = match stopped {
+                    Step::Wait(at) => Some(clock.real_wait(at).unwrap_or_default()),
+                    _ => None,
+                };
+                let received = match wake {
+                    Some(wait) => completions.recv_timeout(wait).ok(),
+                    None => completions.recv().ok(),
+                };
+                if let Some(completion) = received {
+                    outstanding.complete(execution, clock, completion);
+                }
+                while let Ok(completion) = completions.try_recv() {
+                    outstanding.complete(execution, clock, completion);
+                }
+            }
+        }
+    }
+}
+
+/// Where asynchronous task results go: the driver's completion channel, and the driver's
+/// name for the execution; and, when asked for, where task calls put their HTTP exchanges.
+pub struct Replies<'a> {
+    pub sender: &'a Sender<Completion>,
+    pub key: u64,
+    pub trace: Option<&'a Trace>,
+}
+
+/// The task requests of one execution that asynchronous handlers are still working on.
+#[derive(Debug, Default)]
+pub struct Outstanding(Vec<Ticket>);
+
+impl Outstanding {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Hands a completion or a heartbeat to its execution (a stale one, whose request is no
+    /// longer outstanding, is dropped), and lets a virtual clock stand still again once
+    /// nothing is outstanding.
+    pub fn complete(&mut self, execution: &mut Execution<'_>, clock: &mut Clock, done: Completion) {
+        let Some(at) = self.0.iter().position(|ticket| *ticket == done.ticket) else {
+            return;
+        };
+        match done.event {
+            TaskEvent::Heartbeat => execution.heartbeat_task(done.ticket, clock.now()),
+            TaskEvent::Done(result) => {
+                self.0.swap_remove(at);
+                execution.complete_task(done.ticket, result, clock.now());
+                clock.set_live(!self.0.is_empty());
+            }
+        }
+    }
+}
+
 /// Where stepping an execution stopped.
 #[derive(Debug)]
 pub enum Step {
@@ -227,17 +356,22 @@ pub enum Step {
     Done(Outcome),
     /// Nothing can run before the clock reads this time.
     Wait(i64),
-    /// Nothing can run and nothing is awaited (never expected; reported, not spun on).
+    /// Nothing can run and no time is awaited: either task completions are awaited (see
+    /// [`Outstanding`]), or nothing is (never expected; reported, not spun on).
     Stalled,
 }
 
-/// Runs an execution until it ends or must wait for time to pass, serving its task requests
-/// at once through `tasks` (a request no handler serves fails with `States.TaskFailed`).
+/// Runs an execution until it ends or must wait (for time to pass, or for the completions of
+/// tasks started on asynchronous handlers, which are added to `outstanding`). Task requests
+/// are dispatched through `tasks`; those answered at once are completed at once (a request no
+/// handler serves fails with `States.TaskFailed`).
 pub fn step(
     execution: &mut Execution<'_>,
     clock: &Clock,
     tasks: &dyn TaskHandler,
     state_machine: &str,
+    replies: &Replies<'_>,
+    outstanding: &mut Outstanding,
 ) -> Step {
     loop {
         match execution.run(clock.now()) {
@@ -253,9 +387,25 @@ pub fn step(
                             invocation: request.invocation,
                             state_machine,
                         };
-                        let result = tasks
-                            .invoke(&call)
-                            .unwrap_or_else(|| Err(no_handler(request.resource)));
+                        let now = clock.now();
+                        let reply = ReplyTo {
+                            sender: replies.sender,
+                            key: replies.key,
+                            ticket: request.ticket,
+                            timeout: request.deadline_ms.map(|at| clock.real_span(at)),
+                            heartbeat: request.heartbeat_ms.map(|ms| {
+                                clock.real_span(now.saturating_add(ms.min(i64::MAX as u64) as i64))
+                            }),
+                            trace: replies.trace,
+                        };
+                        let result = match tasks.dispatch(&call, &reply) {
+                            Some(Dispatch::Ready(result)) => result,
+                            Some(Dispatch::Started) => {
+                                outstanding.0.push(request.ticket);
+                                continue;
+                            }
+                            None => Err(no_handler(request.resource)),
+                        };
                         execution.complete_task(request.ticket, result, clock.now());
                     }
                     continue;

@@ -9,13 +9,14 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand};
 use stepstream::json::{self, Value};
 
-use stepstream::config::Config;
+use stepstream::config::{AwsConfig, Config, LogDestination, TasksConfig};
 use stepstream::exec::{self, ExecOptions, Status};
 use stepstream::kafka::{self, KafkaOptions};
+use stepstream::logs::sink::{LogSink, SinkReport};
 use stepstream::logs::{self, LogLevel, LogOptions};
 use stepstream::pipeline::{self, LineOptions};
 use stepstream::pool::PoolOptions;
-use stepstream::tasks::{mock, MockConfig, TaskHandler};
+use stepstream::tasks::{mock, Chain, Integrations, MockConfig, TaskHandler};
 use stepstream::{asl, bench, compile};
 
 /// Prints a line to stdout; a closed pipe (`stepstream … | head`) is not an error.
@@ -64,7 +65,8 @@ enum Command {
     /// (exit 0 succeeded, 1 failed or timed out, 2 invalid definition or usage).
     Exec(ExecArgs),
     /// Runs one state alone, as AWS TestState does, and prints its result: output, error,
-    /// next state, status and (at DEBUG) the value after each data-flow stage
+    /// next state, status, (at DEBUG) the value after each data-flow stage and the variables,
+    /// and (at TRACE) an HTTP Task's request and response
     /// (exit 0 succeeded or caught, 1 failed or retriable, 2 usage).
     TestState(TestStateArgs),
     /// Runs the pipeline stage: one execution per event, outputs and dead letters out.
@@ -95,6 +97,21 @@ struct MachineArgs {
     /// Largest payload in bytes.
     #[arg(long, default_value_t = 262_144)]
     max_payload_bytes: usize,
+    /// A daemon configuration file whose [tasks] (HTTP allow list, secret headers, Lambda
+    /// endpoints, MockConfigFile) and [aws] sections apply, as they do for `run`.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// A host (any port) or host:port HTTP Tasks may call; repeatable (adds to --config's).
+    #[arg(long, value_name = "HOST[:PORT]")]
+    http_allow: Vec<String>,
+    /// A request header whose value never appears in history or logs (besides
+    /// Authorization); repeatable.
+    #[arg(long, value_name = "NAME")]
+    secret_header: Vec<String>,
+    /// A Lambda function (name or ARN) and the base URL of the endpoint serving it (the
+    /// Lambda Invoke API, as the Runtime Interface Emulator speaks it); repeatable.
+    #[arg(long, value_name = "FUNCTION=URL")]
+    lambda_endpoint: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -152,6 +169,24 @@ struct TestStateArgs {
     /// The cause that goes with --mock-error.
     #[arg(long, requires = "mock_error")]
     mock_cause: Option<String>,
+    /// Variables in the state's scope, as a JSON object of names and values (`$name` reads
+    /// them).
+    #[arg(long, value_name = "JSON", conflicts_with = "variables_file")]
+    variables: Option<String>,
+    /// File holding the variables (a JSON object).
+    #[arg(long, value_name = "FILE")]
+    variables_file: Option<PathBuf>,
+    /// Context object fields, as a JSON object put over the ones the run builds (what `$$`
+    /// and `$states.context` read), e.g. {"Execution": {"Id": "…"}, "Task": {"Token": "…"}}.
+    #[arg(long, value_name = "JSON", conflicts_with = "context_file")]
+    context: Option<String>,
+    /// File holding the context object fields (a JSON object).
+    #[arg(long, value_name = "FILE")]
+    context_file: Option<PathBuf>,
+    /// Shows the values of secret headers (Authorization and --secret-header ones) in the
+    /// HTTP request TRACE shows; masked by default.
+    #[arg(long)]
+    reveal_secrets: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -215,6 +250,20 @@ struct RunArgs {
     /// Serves /metrics (Prometheus), /healthz and /readyz on this address (host:port).
     #[arg(long)]
     telemetry_listen: Option<String>,
+    #[command(flatten)]
+    logging: LoggingArgs,
+}
+
+/// The log records of the executions a pipeline runs.
+#[derive(clap::Args, Clone, Default)]
+struct LoggingArgs {
+    /// Which history events become log records: ALL, ERROR, FATAL or OFF [default: the
+    /// config's [logging] level, else ERROR for the Kafka stage and OFF over standard input].
+    #[arg(long, value_name = "LEVEL")]
+    log_level: Option<LogLevel>,
+    /// Appends the log records to this file (instead of the config's [logging] destination).
+    #[arg(long, value_name = "FILE")]
+    log_file: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -297,6 +346,8 @@ struct BenchArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    #[command(flatten)]
+    logging: LoggingArgs,
 }
 
 /// A CLI failure with its exit code.
@@ -416,22 +467,61 @@ impl MachineArgs {
         Ok(())
     }
 
-    /// The task handler: the chosen MockConfigFile test case, or none.
-    fn task_handler(&self, state_machine: &str) -> Result<Arc<dyn TaskHandler>, Failure> {
-        task_handler(
-            self.mock_config.as_deref(),
-            self.test_case.as_deref(),
-            state_machine,
-        )
+    /// The configuration of the tasks and the AWS identity: --config's sections with the
+    /// flags' additions.
+    fn settings(&self) -> Result<(TasksConfig, AwsConfig), Failure> {
+        let (mut tasks, aws) = match &self.config {
+            Some(path) => {
+                let config = Config::load(path).map_err(|err| usage(err.to_string()))?;
+                (config.tasks, config.aws)
+            }
+            None => (TasksConfig::default(), AwsConfig::default()),
+        };
+        if self.mock_config.is_some() || self.test_case.is_some() {
+            tasks.mock_config = self.mock_config.clone();
+            tasks.test_case = self.test_case.clone();
+        }
+        tasks.http.allow.extend(self.http_allow.iter().cloned());
+        tasks
+            .http
+            .secret_headers
+            .extend(self.secret_header.iter().cloned());
+        for pair in &self.lambda_endpoint {
+            let Some((function, endpoint)) = pair.split_once('=') else {
+                return Err(usage(format!(
+                    "--lambda-endpoint takes FUNCTION=URL, not {pair:?}"
+                )));
+            };
+            tasks
+                .lambda
+                .functions
+                .insert(function.to_string(), endpoint.to_string());
+        }
+        tasks.check().map_err(usage)?;
+        Ok((tasks, aws))
     }
 
-    fn options(&self, state_machine: String) -> ExecOptions {
-        ExecOptions {
+    /// The task handler: the chosen MockConfigFile test case, then the real integrations.
+    fn task_handler(
+        &self,
+        state_machine: &str,
+        program: &compile::Program,
+    ) -> Result<Arc<dyn TaskHandler>, Failure> {
+        let (tasks, aws) = self.settings()?;
+        task_handler(&tasks, &aws, state_machine, program)
+    }
+
+    fn options(&self, state_machine: String) -> Result<ExecOptions, Failure> {
+        let (tasks, aws) = self.settings()?;
+        Ok(ExecOptions {
             state_machine_name: state_machine,
+            region: aws.region,
+            account: aws.account,
             time_scale: self.time_scale,
             max_payload_bytes: self.max_payload_bytes,
+            secret_headers: Arc::from(tasks.http.secret_headers),
             ..ExecOptions::default()
-        }
+        })
     }
 }
 
@@ -452,11 +542,17 @@ fn exec_command(args: ExecArgs) -> Result<u8, Failure> {
         usage(format!("the input ({source}) is not valid JSON: {err}"))
     })?;
     let state_machine = machine.state_machine_name();
-    let handler = machine.task_handler(&state_machine)?;
+    let handler = machine.task_handler(&state_machine, &program)?;
     let options = ExecOptions {
         name: args.name.clone(),
         record_history: args.history || args.logs,
-        ..machine.options(state_machine)
+        // Without --history, only the events --logs prints are kept.
+        history_level: if args.history {
+            LogLevel::All
+        } else {
+            args.log_level
+        },
+        ..machine.options(state_machine)?
     };
     let result = exec::run(&program, input, &options, handler.as_ref());
     if args.logs {
@@ -487,8 +583,24 @@ fn exec_command(args: ExecArgs) -> Result<u8, Failure> {
     })
 }
 
+/// A JSON value given inline (`--NAME`) or in a file (`--NAME-file`), or `None`.
+fn json_argument(
+    name: &str,
+    text: &Option<String>,
+    file: &Option<PathBuf>,
+) -> Result<Option<Value>, Failure> {
+    let (text, source) = match (text, file) {
+        (Some(text), _) => (text.clone(), format!("--{name}")),
+        (None, Some(path)) => (read(path)?, path.display().to_string()),
+        (None, None) => return Ok(None),
+    };
+    json::from_str(&text)
+        .map(Some)
+        .map_err(|err| usage(format!("the {name} ({source}) is not valid JSON: {err}")))
+}
+
 fn test_state_command(args: TestStateArgs) -> Result<u8, Failure> {
-    use stepstream::teststate::{self, InspectionLevel, Mocked};
+    use stepstream::teststate::{self, InspectionLevel, Mocked, TestStateOptions};
     let machine = &args.machine;
     machine.check()?;
     let level = InspectionLevel::parse(&args.inspection_level).map_err(usage)?;
@@ -508,16 +620,24 @@ fn test_state_command(args: TestStateArgs) -> Result<u8, Failure> {
             error: Some(error.clone()),
             cause: args.mock_cause.clone(),
         }))),
-        (None, None) => machine.task_handler(&state_machine)?,
+        (None, None) => machine.task_handler(&state_machine, &program)?,
     };
-    let options = machine.options(state_machine);
+    let mut test = TestStateOptions::new(level);
+    test.reveal_secrets = args.reveal_secrets;
+    if let Some(variables) = json_argument("variables", &args.variables, &args.variables_file)? {
+        test = test.variables_from(&variables).map_err(usage)?;
+    }
+    if let Some(context) = json_argument("context", &args.context, &args.context_file)? {
+        test = test.context_from(&context).map_err(usage)?;
+    }
+    let options = machine.options(state_machine)?;
     let response = teststate::run(
         &program,
         &args.state,
         input,
         &options,
         handler.as_ref(),
-        level,
+        &test,
     )
     .map_err(usage)?;
     out!("{}", json::to_string_pretty(&response));
@@ -527,13 +647,39 @@ fn test_state_command(args: TestStateArgs) -> Result<u8, Failure> {
     })
 }
 
-/// The task handler: a MockConfigFile test case (from the argument or `SFN_MOCK_CONFIG`), or
-/// none.
+/// The task handler: a MockConfigFile test case (from the configuration or `SFN_MOCK_CONFIG`),
+/// then, when the program has Tasks they serve, the HTTP Task and Lambda integrations.
 fn task_handler(
+    tasks: &TasksConfig,
+    aws: &AwsConfig,
+    state_machine: &str,
+    program: &compile::Program,
+) -> Result<Arc<dyn TaskHandler>, Failure> {
+    let mock = mock_handler(
+        tasks.mock_config.as_deref(),
+        tasks.test_case.as_deref(),
+        state_machine,
+    )?;
+    if !Integrations::serve_any(program) {
+        return Ok(mock.map_or_else(
+            || Arc::new(exec::NoTasks) as Arc<dyn TaskHandler>,
+            Arc::from,
+        ));
+    }
+    let mut chain: Vec<Box<dyn TaskHandler>> = mock.into_iter().collect();
+    chain.extend(tasks.integrations(aws).start().map_err(|err| Failure {
+        code: 1,
+        message: format!("cannot start the runtime of the task integrations: {err}"),
+    })?);
+    Ok(Arc::new(Chain(chain)))
+}
+
+/// A MockConfigFile test case (from the argument or `SFN_MOCK_CONFIG`), or none.
+fn mock_handler(
     mock_config: Option<&Path>,
     test_case: Option<&str>,
     state_machine: &str,
-) -> Result<Arc<dyn TaskHandler>, Failure> {
+) -> Result<Option<Box<dyn TaskHandler>>, Failure> {
     let mock_config = match mock_config {
         Some(path) => Some(MockConfig::load(path).map_err(|err| usage(err.to_string()))?),
         None => mock::from_env()
@@ -552,15 +698,15 @@ fn task_handler(
                         .map(str::to_string)
                         .ok_or_else(|| usage(err))
                 })?;
-            Ok(Arc::new(
+            Ok(Some(Box::new(
                 config.handler(&machine_name, test_case).map_err(usage)?,
-            ))
+            )))
         }
         (Some(_), None) => Err(usage("--mock-config needs --test-case to pick a test case")),
         (None, Some(_)) => Err(usage(
             "--test-case needs --mock-config (or SFN_MOCK_CONFIG)",
         )),
-        (None, None) => Ok(Arc::new(exec::NoTasks)),
+        (None, None) => Ok(None),
     }
 }
 
@@ -615,6 +761,13 @@ fn run_config(args: &RunArgs) -> Result<Config, Failure> {
     if let Some(listen) = &args.telemetry_listen {
         config.telemetry.listen = Some(listen.clone());
     }
+    if let Some(level) = args.logging.log_level {
+        config.logging.level = Some(level);
+    }
+    if let Some(path) = &args.logging.log_file {
+        config.logging.destination = LogDestination::File;
+        config.logging.path = Some(path.clone());
+    }
     config.check().map_err(usage)?;
     Ok(config)
 }
@@ -655,7 +808,7 @@ fn run_command(args: RunArgs) -> Result<u8, Failure> {
     // The daemon runs one program for its whole life.
     let program: &'static compile::Program =
         Box::leak(Box::new(load_program(&config.state_machine)?));
-    let (execution, tasks) = execution_setup(&config)?;
+    let (execution, tasks) = execution_setup(&config, program)?;
     let mut pool = PoolOptions {
         execution,
         no_op: args.no_op,
@@ -674,6 +827,12 @@ fn run_command(args: RunArgs) -> Result<u8, Failure> {
             listener.address
         );
     }
+    let sink = if args.no_op {
+        None
+    } else {
+        start_log_sink(&config, source == Source::Kafka)?
+    };
+    pool.logs = sink.as_ref().map(LogSink::handle);
     let started = Instant::now();
     let summary = if source == Source::Stdin {
         let options = LineOptions {
@@ -731,20 +890,51 @@ fn run_command(args: RunArgs) -> Result<u8, Failure> {
         })?
     };
     eprintln!("stepstream: {}", pipeline::describe(&summary, started));
+    if let Some(sink) = sink {
+        eprintln!("stepstream: {}", describe_log_report(&sink.close()));
+    }
     Ok(0)
 }
 
+/// Starts the log sink the configuration asks for; none at level OFF. Without Kafka, standard
+/// output carries the results (or a report), so the records must go elsewhere.
+fn start_log_sink(config: &Config, kafka: bool) -> Result<Option<LogSink>, Failure> {
+    let level = config.logging.level_for(kafka);
+    if level == LogLevel::Off {
+        return Ok(None);
+    }
+    if !kafka && config.logging.destination == LogDestination::Stdout {
+        return Err(usage(
+            "standard output carries the results here: send the log records elsewhere \
+             (--log-file, or [logging] destination), or turn them off (--log-level OFF)",
+        ));
+    }
+    let options = config.logging.sink_options(level, &config.kafka);
+    let sink = LogSink::start(&options).map_err(|err| usage(err.to_string()))?;
+    eprintln!(
+        "stepstream: log records at {level} to {}",
+        options.destination
+    );
+    Ok(Some(sink))
+}
+
+fn describe_log_report(report: &SinkReport) -> String {
+    format!(
+        "{} log records written, {} dropped (sink full), {} failed (destination refused)",
+        report.written, report.dropped, report.failed
+    )
+}
+
 /// How the configured state machine's executions run, and what serves their tasks.
-fn execution_setup(config: &Config) -> Result<(ExecOptions, Arc<dyn TaskHandler>), Failure> {
+fn execution_setup(
+    config: &Config,
+    program: &compile::Program,
+) -> Result<(ExecOptions, Arc<dyn TaskHandler>), Failure> {
     let state_machine = config
         .state_machine_name
         .clone()
         .unwrap_or_else(|| machine_name_of(&config.state_machine));
-    let tasks = task_handler(
-        config.tasks.mock_config.as_deref(),
-        config.tasks.test_case.as_deref(),
-        &state_machine,
-    )?;
+    let tasks = task_handler(&config.tasks, &config.aws, &state_machine, program)?;
     let execution = ExecOptions {
         state_machine_name: state_machine,
         region: config.aws.region.clone(),
@@ -752,6 +942,7 @@ fn execution_setup(config: &Config) -> Result<(ExecOptions, Arc<dyn TaskHandler>
         time_scale: config.limits.time_scale,
         max_payload_bytes: config.limits.max_payload_bytes,
         max_duration: Some(Duration::from_secs(config.limits.execution_timeout_seconds)),
+        secret_headers: Arc::from(config.tasks.http.secret_headers.clone()),
         ..ExecOptions::default()
     };
     Ok((execution, tasks))
@@ -787,6 +978,7 @@ fn bench_command(args: BenchArgs) -> Result<u8, Failure> {
         max_in_flight: args.max_in_flight,
         no_op: false,
         telemetry_listen: None,
+        logging: args.logging.clone(),
     };
     let config = run_config(&run_args)?;
     let (events, inputs) = match (&args.inputs, &args.event) {
@@ -822,11 +1014,13 @@ fn bench_command(args: BenchArgs) -> Result<u8, Failure> {
     let program: &'static compile::Program =
         Box::leak(Box::new(load_program(&config.state_machine)?));
     if args.engine_only {
-        let (execution, tasks) = execution_setup(&config)?;
+        let (execution, tasks) = execution_setup(&config, program)?;
         let workers = args.workers.unwrap_or(1);
+        let sink = start_log_sink(&config, false)?;
         let pool = PoolOptions {
             workers,
             execution,
+            logs: sink.as_ref().map(LogSink::handle),
             ..PoolOptions::default()
         };
         let options = bench::engine::EngineOptions {
@@ -839,6 +1033,9 @@ fn bench_command(args: BenchArgs) -> Result<u8, Failure> {
         report
             .runs
             .push(bench::engine::run(program, pool, tasks, &events, &options));
+        if let Some(sink) = sink {
+            eprintln!("stepstream: {}", describe_log_report(&sink.close()));
+        }
     } else {
         let kafka_bench = bench::kafka::KafkaBench {
             brokers: config.kafka.brokers.clone(),
@@ -897,6 +1094,17 @@ fn bench_command(args: BenchArgs) -> Result<u8, Failure> {
             );
             flag("--test-case", args.test_case.clone());
             flag("--state-machine", args.state_machine.clone());
+            flag(
+                "--log-level",
+                args.logging.log_level.map(|level| level.to_string()),
+            );
+            flag(
+                "--log-file",
+                args.logging
+                    .log_file
+                    .as_ref()
+                    .map(|path| path.display().to_string()),
+            );
             if !args.no_compare {
                 let mut no_op_args = daemon_args.clone();
                 no_op_args.push("--no-op".into());

@@ -243,9 +243,9 @@ impl Path {
         self.inner.steps.definite
     }
 
-    /// Whether the path is just its root (`$`, `$$` or `$name`).
+    /// Whether the path is `$` alone: the whole input.
     pub fn is_whole(&self) -> bool {
-        self.inner.steps.segments.is_empty()
+        self.inner.steps.segments.is_empty() && matches!(self.inner.root, Root::Input)
     }
 
     /// The top-level fields of its root that evaluating the path may read: the names of its
@@ -1960,8 +1960,8 @@ mod tests {
     fn reports_definiteness_and_shape() {
         let cases: Vec<(&str, bool, bool, Root)> = vec![
             ("$", true, true, Root::Input),
-            ("$$", true, true, Root::Context),
-            ("$var", true, true, Root::Variable("var".into())),
+            ("$$", true, false, Root::Context),
+            ("$var", true, false, Root::Variable("var".into())),
             ("$.a[0]['b']", true, false, Root::Input),
             ("$.a[0,1]", false, false, Root::Input),
             ("$.a[*]", false, false, Root::Input),

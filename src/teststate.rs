@@ -1,11 +1,13 @@
 //! One state run alone, as AWS's TestState API runs it (`stepstream test-state`): the state's
 //! data flow stage by stage, where it would go next, and whether an error would be retried or
-//! caught. Tasks are served by a given result or error, a MockConfigFile, or a handler.
+//! caught. Tasks are served by a given result or error, a MockConfigFile, or a handler. The
+//! state may be given variables and context object fields, as TestState's `variables` and
+//! `context`; at TRACE an HTTP Task's request and response are shown.
 
 use crate::compile::{Program, StateId};
-use crate::exec::{stalled, step, ExecOptions, Step};
+use crate::exec::{drive, drive_traced, ExecOptions};
 use crate::json::{self, Value};
-use crate::tasks::{Fault, TaskCall, TaskHandler};
+use crate::tasks::{Fault, TaskCall, TaskHandler, Trace};
 use crate::vm::{Execution, SingleStatus};
 
 /// How much TestState reports (`inspectionLevel`).
@@ -29,6 +31,60 @@ impl InspectionLevel {
                 "the inspection level must be INFO, DEBUG or TRACE, not {text:?}"
             )),
         }
+    }
+}
+
+/// What TestState is asked besides the state and its input.
+#[derive(Debug, Clone)]
+pub struct TestStateOptions {
+    /// How much is reported (`inspectionLevel`).
+    pub level: InspectionLevel,
+    /// Variables in the state's scope (`variables`): names and values.
+    pub variables: Vec<(json::Str, Value)>,
+    /// Context object fields (`context`) put over the ones the execution builds: what `$$`
+    /// and `$states.context` read (`Execution`, `State`, `Task.Token`, `Map.Item`, …).
+    pub context: Option<Value>,
+    /// Shows the values of secret headers in an HTTP Task's traced request
+    /// (`revealSecrets`); masked by default.
+    pub reveal_secrets: bool,
+}
+
+impl TestStateOptions {
+    /// The options of a plain run at `level`: no variables, no context, secrets masked.
+    pub fn new(level: InspectionLevel) -> TestStateOptions {
+        TestStateOptions {
+            level,
+            variables: Vec::new(),
+            context: None,
+            reveal_secrets: false,
+        }
+    }
+
+    /// Variables from a JSON object (TestState's `variables`).
+    pub fn variables_from(mut self, variables: &Value) -> Result<TestStateOptions, String> {
+        let Some(object) = variables.as_object() else {
+            return Err(format!(
+                "the variables must be a JSON object, not {}",
+                variables.kind()
+            ));
+        };
+        self.variables = object
+            .iter()
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        Ok(self)
+    }
+
+    /// Context object fields from a JSON object (TestState's `context`).
+    pub fn context_from(mut self, context: &Value) -> Result<TestStateOptions, String> {
+        if context.as_object().is_none() {
+            return Err(format!(
+                "the context must be a JSON object, not {}",
+                context.kind()
+            ));
+        }
+        self.context = Some(context.clone());
+        Ok(self)
     }
 }
 
@@ -58,8 +114,9 @@ pub fn run(
     input: Value,
     options: &ExecOptions,
     tasks: &dyn TaskHandler,
-    level: InspectionLevel,
+    test: &TestStateOptions,
 ) -> Result<Value, String> {
+    let level = test.level;
     let state = find_state(program, name).ok_or_else(|| {
         let names: Vec<String> = program
             .states
@@ -74,14 +131,28 @@ pub fn run(
     })?;
     let clock = crate::clock::Clock::new(options.time_scale.max(0.0));
     let info = options.info(clock.now());
-    let mut execution = Execution::for_state(program, state, input.clone(), info, options.limits());
+    let mut execution = Execution::for_state(program, state, input.clone(), info, options.limits())
+        .with_variables(test.variables.iter().cloned());
+    if let Some(context) = &test.context {
+        execution = execution.with_context(context.clone());
+    }
     let mut clock = clock;
-    let outcome = loop {
-        match step(&mut execution, &clock, tasks, &options.state_machine_name) {
-            Step::Done(outcome) => break outcome,
-            Step::Wait(at) => clock.sleep_until(at),
-            Step::Stalled => break stalled(),
-        }
+    // Task calls capture their HTTP exchange only when TRACE asks for it.
+    let trace = (level == InspectionLevel::Trace).then(|| Trace::new(test.reveal_secrets));
+    let outcome = match &trace {
+        Some(trace) => drive_traced(
+            &mut execution,
+            &mut clock,
+            tasks,
+            &options.state_machine_name,
+            trace,
+        ),
+        None => drive(
+            &mut execution,
+            &mut clock,
+            tasks,
+            &options.state_machine_name,
+        ),
     };
     let single = execution.single_state().cloned().unwrap_or_default();
     let status = single.status.unwrap_or(if outcome.error.is_some() {
@@ -124,6 +195,22 @@ pub fn run(
                 "errorDetails",
                 json::object([("catchIndex", Value::from(index as u64))]),
             );
+        }
+        if !single.variables.is_empty() {
+            // A frame holds each variable once.
+            let variables = json::Map::from_unique(single.variables.clone());
+            data.insert(
+                "variables",
+                Value::from(json::to_string(&Value::Object(variables))),
+            );
+        }
+        if let Some(exchange) = trace.map(|trace| trace.exchange()) {
+            if let Some(request) = exchange.request {
+                data.insert("request", request);
+            }
+            if let Some(response) = exchange.response {
+                data.insert("response", response);
+            }
         }
         response.insert("inspectionData", Value::Object(data));
     }

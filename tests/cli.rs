@@ -728,6 +728,199 @@ fn test_state_reports_retriable_caught_and_failed_errors() {
     test_state(&["--state", "Route", "--inspection-level", "LOUD"]).assert_code(2);
 }
 
+/// States that read variables and the context object, in JSONPath and in JSONata, each with
+/// an `Assign`.
+fn variables_machine() -> PathBuf {
+    let dir = util::temp_dir("cli-test-state-variables");
+    write_definition(
+        &dir,
+        "vars",
+        &json!({"StartAt": "Path", "States": {
+            "Path": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"customer.$": "$customer", "limit.$": "$limits.max",
+                    "execution.$": "$$.Execution.Id", "token.$": "$$.Task.Token",
+                    "state.$": "$$.State.Name", "amount.$": "$.amount"},
+                "ResultSelector": {"ok.$": "$.Payload.ok"},
+                "Assign": {"approved.$": "$.ok", "customer": "replaced"},
+                "Next": "Ata"},
+            "Ata": {"Type": "Task", "QueryLanguage": "JSONata",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Arguments": {"customer": "{% $customer %}", "double": "{% $states.input.amount * 2 %}",
+                    "name": "{% $states.context.Execution.Name %}",
+                    "item": "{% $states.context.Map.Item.Value %}"},
+                "Assign": {"total": "{% $states.result.Payload.total %}"},
+                "Output": {"total": "{% $states.result.Payload.total %}", "customer": "{% $customer %}"},
+                "Next": "Done"},
+            "Done": {"Type": "Succeed"}}}),
+    )
+}
+
+fn test_state_on(machine: &Path, args: &[&str]) -> util::BinaryRun {
+    let mut all: Vec<&std::ffi::OsStr> = vec!["test-state".as_ref(), machine.as_os_str()];
+    all.extend(args.iter().map(std::ffi::OsStr::new));
+    stepstream(all)
+}
+
+#[test]
+fn test_state_reads_the_given_variables_and_context() {
+    let machine = variables_machine();
+    let run = test_state_on(
+        &machine,
+        &[
+            "--state",
+            "Path",
+            "--input",
+            r#"{"amount": 5}"#,
+            "--variables",
+            r#"{"customer": "c-1", "limits": {"max": 100}}"#,
+            "--context",
+            r#"{"Execution": {"Id": "arn:aws:states:us-east-1:1:execution:m:e-1"}, "Task": {"Token": "tok-1"}}"#,
+            "--mock-result",
+            r#"{"Payload": {"ok": true}}"#,
+        ],
+    );
+    run.assert_code(0);
+    let response = run.stdout_json();
+    assert_eq!(response["status"], "SUCCEEDED");
+    let data = &response["inspectionData"];
+    let parameters =
+        json::from_str(data["afterParameters"].as_str().expect("a string")).expect("JSON");
+    assert_eq!(
+        parameters,
+        json!({"customer": "c-1", "limit": 100,
+               "execution": "arn:aws:states:us-east-1:1:execution:m:e-1", "token": "tok-1",
+               "state": "Path", "amount": 5})
+    );
+    // The variables after the state's Assign: the given ones, one replaced, one added.
+    let variables = json::from_str(data["variables"].as_str().expect("a string")).expect("JSON");
+    assert_eq!(
+        variables,
+        json!({"customer": "replaced", "limits": {"max": 100}, "approved": true})
+    );
+    // JSONPath stages, no JSONata ones.
+    assert!(data.get("afterArguments").is_none(), "{}", run.stdout);
+    assert!(data.get("afterInputPath").is_some(), "{}", run.stdout);
+}
+
+#[test]
+fn test_state_of_a_jsonata_state_shows_after_arguments_and_variables() {
+    let machine = variables_machine();
+    let dir = util::temp_dir("cli-test-state-variables-files");
+    let variables = dir.join("variables.json");
+    std::fs::write(&variables, r#"{"customer": "c-2"}"#).expect("write");
+    let context = dir.join("context.json");
+    std::fs::write(
+        &context,
+        r#"{"Execution": {"Name": "e-2"}, "Map": {"Item": {"Index": 3, "Value": "v-3"}}}"#,
+    )
+    .expect("write");
+    let run = test_state_on(
+        &machine,
+        &[
+            "--state",
+            "Ata",
+            "--input",
+            r#"{"amount": 5}"#,
+            "--variables-file",
+            variables.to_str().expect("a UTF-8 path"),
+            "--context-file",
+            context.to_str().expect("a UTF-8 path"),
+            "--mock-result",
+            r#"{"Payload": {"total": 42}}"#,
+            "--inspection-level",
+            "TRACE",
+        ],
+    );
+    run.assert_code(0);
+    let response = run.stdout_json();
+    assert_eq!(response["status"], "SUCCEEDED");
+    assert_eq!(response["nextState"], "Done");
+    assert_eq!(response["output"], r#"{"total":42,"customer":"c-2"}"#);
+    let data = &response["inspectionData"];
+    assert_eq!(
+        json::from_str(data["afterArguments"].as_str().expect("a string")).expect("JSON"),
+        json!({"customer": "c-2", "double": 10, "name": "e-2", "item": "v-3"})
+    );
+    assert_eq!(data["result"], r#"{"Payload":{"total":42}}"#);
+    assert_eq!(data["variables"], r#"{"customer":"c-2","total":42}"#);
+    // A JSONata state has none of JSONPath's stages; a mocked Task makes no HTTP exchange.
+    for stage in [
+        "afterInputPath",
+        "afterParameters",
+        "afterResultSelector",
+        "afterResultPath",
+        "request",
+        "response",
+    ] {
+        assert!(data.get(stage).is_none(), "{stage}: {}", run.stdout);
+    }
+    // INFO shows no variables.
+    let run = test_state_on(
+        &machine,
+        &[
+            "--state",
+            "Ata",
+            "--input",
+            r#"{"amount": 1}"#,
+            "--variables",
+            r#"{"customer": "c-2"}"#,
+            "--context",
+            r#"{"Map": {"Item": {"Value": 0}}}"#,
+            "--mock-result",
+            r#"{"Payload": {"total": 1}}"#,
+            "--inspection-level",
+            "INFO",
+        ],
+    );
+    run.assert_code(0);
+    assert!(run.stdout_json().get("inspectionData").is_none());
+}
+
+#[test]
+fn test_state_variables_and_context_must_be_json_objects() {
+    let machine = variables_machine();
+    for (flag, value, needle) in [
+        (
+            "--variables",
+            "{oops",
+            "the variables (--variables) is not valid JSON",
+        ),
+        (
+            "--variables",
+            "[1]",
+            "the variables must be a JSON object, not array",
+        ),
+        (
+            "--context",
+            "\"text\"",
+            "the context must be a JSON object, not string",
+        ),
+    ] {
+        test_state_on(&machine, &["--state", "Path", flag, value])
+            .assert_code(2)
+            .assert_output_contains(needle);
+    }
+    test_state_on(
+        &machine,
+        &[
+            "--state",
+            "Path",
+            "--variables",
+            "{}",
+            "--variables-file",
+            "x.json",
+        ],
+    )
+    .assert_code(2);
+    // A variable the state reads but nobody gave is the runtime error AWS gives.
+    let run = test_state_on(
+        &machine,
+        &["--state", "Path", "--mock-result", r#"{"Payload": {}}"#],
+    );
+    run.assert_code(1);
+    assert_eq!(run.stdout_json()["error"], "States.Runtime");
+}
+
 /// A machine that passes a value with a quote in it and then fails.
 fn write_pass_then_fail(name: &str) -> PathBuf {
     let dir = util::temp_dir(name);

@@ -35,23 +35,6 @@ fn known_failures_path() -> PathBuf {
     util::data_dir().join("conformance-known-failures.txt")
 }
 
-/// Why this suite leaves a case out, or `None` when it runs the case.
-///
-/// This suite runs the JSONPath cases that use no variables. JSONata (`QueryLanguage`) and
-/// variables (`Assign`, `$name` references) belong to a later suite; widen the selection here
-/// when the engine supports them.
-fn excluded_from_jsonpath_suite(features: &[String]) -> Option<&'static str> {
-    if features.iter().any(|f| f == "queryLanguage:JSONata") {
-        Some("queryLanguage:JSONata")
-    } else if features.iter().any(|f| f.starts_with("variables:")) {
-        Some("variables:*")
-    } else if features.iter().any(|f| f == "field:Assign") {
-        Some("field:Assign")
-    } else {
-        None
-    }
-}
-
 #[test]
 fn conformance() {
     let filter = std::env::var("CONFORMANCE_FILTER")
@@ -67,7 +50,6 @@ fn conformance() {
     let cases: Vec<Value> = util::read_json_lines(&corpus_path());
     let known_failures = read_known_failures();
 
-    let mut skipped: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut filtered_out = 0;
     let mut results: Vec<CaseResult> = Vec::new();
     for case in &cases {
@@ -76,10 +58,6 @@ fn conformance() {
             .expect("every case has an id")
             .to_owned();
         let features = features_of(case);
-        if let Some(reason) = excluded_from_jsonpath_suite(&features) {
-            *skipped.entry(reason).or_default() += 1;
-            continue;
-        }
         if filter.as_deref().is_some_and(|f| !id.contains(f)) {
             filtered_out += 1;
             continue;
@@ -98,14 +76,7 @@ fn conformance() {
     }
 
     let mut report = String::new();
-    write_report(
-        &mut report,
-        &cases,
-        &results,
-        &skipped,
-        filtered_out,
-        verbose,
-    );
+    write_report(&mut report, &cases, &results, filtered_out, verbose);
 
     let failing: BTreeSet<&str> = results
         .iter()
@@ -188,13 +159,12 @@ fn conformance() {
     let _ = write!(std::io::stderr(), "{list_notes}");
     let _ = writeln!(
         std::io::stderr(),
-        "conformance: {passed}/{} passed, histories {}/{} match, recorded logs {}/{} match, {} skipped, {} unlisted failure(s); report in {}",
+        "conformance: {passed}/{} passed, histories {}/{} match, recorded logs {}/{} match, {} unlisted failure(s); report in {}",
         results.len(),
         histories.iter().filter(|d| d.is_none()).count(),
         histories.len(),
         logs_differences.iter().filter(|(_, d)| d.is_none()).count(),
         logs_differences.len(),
-        skipped.values().sum::<usize>(),
         if update_known_failures {
             0
         } else {
@@ -456,6 +426,35 @@ fn run_case(case: &Value) -> Result<Actual, String> {
             return Err(format!(
                 "input projection changed the outcome: {seen:?} against {:?}",
                 (&result.status, &result.output, &result.error, &result.cause)
+            ));
+        }
+    }
+
+    // The VM's filter by level keeps exactly the events the level logs, ids and previous ids
+    // unchanged.
+    for level in [logs::LogLevel::Error, logs::LogLevel::Fatal] {
+        let filtered = exec::ExecOptions {
+            history_level: level,
+            ..options.clone()
+        };
+        let kept = exec::run(&program, case["input"].clone(), &filtered, inner).history;
+        let expected = result
+            .history
+            .iter()
+            .filter(|event| level.includes(event.event_type));
+        let shape = |event: &exec::HistoryEvent| {
+            (
+                event.id,
+                event.previous_event_id,
+                event.event_type,
+                event.details.clone(),
+            )
+        };
+        let expected: Vec<_> = expected.map(shape).collect();
+        let kept: Vec<_> = kept.iter().map(shape).collect();
+        if kept != expected {
+            return Err(format!(
+                "history kept at {level}: {kept:?}, against the full history's {expected:?}"
             ));
         }
     }
@@ -942,7 +941,6 @@ fn write_report(
     report: &mut String,
     cases: &[Value],
     results: &[CaseResult],
-    skipped: &BTreeMap<&'static str, usize>,
     filtered_out: usize,
     verbose: bool,
 ) {
@@ -958,14 +956,6 @@ fn write_report(
         percent(passed, total),
         cases.len()
     );
-    let skipped_total: usize = skipped.values().sum();
-    let _ = writeln!(
-        report,
-        "skipped {skipped_total} (not in the JSONPath suite; a case counts under its first reason):"
-    );
-    for (reason, count) in skipped {
-        let _ = writeln!(report, "  {count:4}  {reason}");
-    }
     if filtered_out > 0 {
         let _ = writeln!(report, "left out by CONFORMANCE_FILTER: {filtered_out}");
     }
@@ -1197,27 +1187,6 @@ fn write_known_failures(results: &[CaseResult]) {
         }
     }
     std::fs::write(&path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
-}
-
-#[test]
-fn case_selection_leaves_out_jsonata_and_variables() {
-    let features = |list: &[&str]| list.iter().map(|f| f.to_string()).collect::<Vec<_>>();
-    assert_eq!(
-        excluded_from_jsonpath_suite(&features(&["state:Pass"])),
-        None
-    );
-    assert_eq!(
-        excluded_from_jsonpath_suite(&features(&["queryLanguage:JSONata", "state:Pass"])),
-        Some("queryLanguage:JSONata")
-    );
-    assert_eq!(
-        excluded_from_jsonpath_suite(&features(&["variables:ref"])),
-        Some("variables:*")
-    );
-    assert_eq!(
-        excluded_from_jsonpath_suite(&features(&["field:Assign"])),
-        Some("field:Assign")
-    );
 }
 
 #[test]

@@ -51,6 +51,7 @@ fn run_jobs(
             ..ExecOptions::default()
         },
         no_op: false,
+        logs: None,
     };
     let mut pool = Pool::start(program, options, Arc::new(NoTasks));
     let count = payloads.len();

@@ -335,6 +335,16 @@ struct Collector {
 
 impl Collector {
     fn new(brokers: &str, names: &Names, partitions: i32) -> Collector {
+        Collector::reading(
+            brokers,
+            names,
+            &[&names.output, &names.dead_letters],
+            partitions,
+        )
+    }
+
+    /// Reads `topics` from their beginning.
+    fn reading(brokers: &str, names: &Names, topics: &[&str], partitions: i32) -> Collector {
         // librdkafka wants a group id even for manual assignment; it is never joined or committed.
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", brokers)
@@ -345,7 +355,7 @@ impl Collector {
             .create()
             .unwrap_or_else(|err| panic!("creating a consumer for {brokers}: {err}"));
         let mut assignment = TopicPartitionList::new();
-        for topic in [&names.output, &names.dead_letters] {
+        for topic in topics {
             for partition in 0..partitions {
                 // Offset 0, not Beginning: the broker's ListOffsets is unreliable.
                 assignment
@@ -487,6 +497,8 @@ struct Stage<'a> {
     commit_interval_ms: Option<u64>,
     /// `[telemetry] listen` and librdkafka's `statistics.interval.ms`.
     telemetry: Option<(String, u64)>,
+    /// The `[logging]` section's lines.
+    logging: Option<String>,
 }
 
 impl<'a> Stage<'a> {
@@ -500,6 +512,7 @@ impl<'a> Stage<'a> {
             max_payload_bytes: 262_144,
             commit_interval_ms: None,
             telemetry: None,
+            logging: None,
         }
     }
 
@@ -533,6 +546,9 @@ impl<'a> Stage<'a> {
         if let Some((listen, _)) = &self.telemetry {
             text.push_str(&format!("\n[telemetry]\nlisten = {}\n", quote(listen)));
         }
+        if let Some(logging) = &self.logging {
+            text.push_str(&format!("\n[logging]\n{logging}\n"));
+        }
         if let Some(bytes) = self.max_in_flight_bytes {
             text = text.replace(
                 "shutdown_grace_seconds = 3\n",
@@ -558,7 +574,8 @@ struct Daemon {
 }
 
 /// Environment overrides that would redirect the daemon away from the test's own topics.
-const OVERRIDES: [&str; 9] = [
+const OVERRIDES: [&str; 10] = [
+    "STEPSTREAM_LOG_LEVEL",
     "STEPSTREAM_TELEMETRY_LISTEN",
     "STEPSTREAM_GROUP_ID",
     "STEPSTREAM_INPUT_TOPICS",
@@ -2066,4 +2083,152 @@ fn bench_paced_measures_end_to_end_latency() {
     // Paced at 1000/s, 1500 events take about 1.5 s to produce.
     let rate_in = stage["events_per_second_in"].as_f64().unwrap();
     assert!((700.0..1100.0).contains(&rate_in), "{stage:?}");
+}
+
+/// A machine that fails the events with an odd `n` (a Fail state) and passes the others.
+fn odd_ones_fail(dir: &Path) -> PathBuf {
+    machine(
+        dir,
+        "odd.json",
+        &json!({"StartAt": "Parity", "States": {
+            "Parity": {"Type": "Choice", "Choices": [
+                {"Variable": "$.odd", "BooleanEquals": true, "Next": "Reject"}],
+                "Default": "Accept"},
+            "Accept": {"Type": "Pass", "End": true},
+            "Reject": {"Type": "Fail", "Error": "Odd", "Cause": "an odd number"}}}),
+    )
+}
+
+fn parity_events(count: usize) -> Vec<Event> {
+    (0..count)
+        .map(|n| {
+            let payload = format!(
+                "{{\"n\":{n},\"odd\":{},\"pad\":\"{}\"}}",
+                n % 2 == 1,
+                "x".repeat(n)
+            );
+            Event::keyed(&format!("e{n}"), payload)
+        })
+        .collect()
+}
+
+/// The `… N log records written, D dropped …` line of a daemon's stderr: (written, dropped,
+/// failed).
+fn log_report(stderr: &str) -> Option<(u64, u64, u64)> {
+    let line = stderr
+        .lines()
+        .rev()
+        .find(|line| line.contains(" log records written, "))?;
+    let numbers: Vec<u64> = line
+        .split(|ch: char| !ch.is_ascii_digit())
+        .filter_map(|part| part.parse().ok())
+        .collect();
+    match numbers[..] {
+        [written, dropped, failed] => Some((written, dropped, failed)),
+        _ => None,
+    }
+}
+
+/// With `[logging] destination = "kafka"`, each failed execution's ERROR records reach the log
+/// topic, one message each, keyed by the execution ARN, with the whole event as the Fail
+/// state's input; succeeded executions log nothing at ERROR.
+#[test]
+fn error_records_go_to_the_log_topic() {
+    let Some(brokers) = broker() else { return };
+    let names = Names::new("kafka-logs");
+    names.create_topics(&brokers, 2);
+    let log_topic = format!("{}-logs", names.input);
+    create_topics(&brokers, &[(&log_topic, 2)]);
+    let dir = util::temp_dir("kafka-logs");
+    let mut stage = Stage::new(&names, odd_ones_fail(&dir));
+    stage.logging = Some(format!(
+        "level = \"ERROR\"\ninclude_execution_data = true\ndestination = \"kafka\"\ntopic = \"{log_topic}\"\nbatch_bytes = 1024"
+    ));
+    let events = parity_events(200);
+    produce(&brokers, &names.input, &events);
+    let mut daemon = stage.start(&brokers, &dir, "logs");
+    let mut results = Collector::new(&brokers, &names, 2);
+    assert!(
+        results.until(Duration::from_secs(60), |records| records.len() >= 200),
+        "{} of 200 results",
+        results.records.len()
+    );
+    let failed: BTreeSet<String> = results
+        .records
+        .iter()
+        .filter(|record| record.topic == names.dead_letters)
+        .filter_map(|record| record.header("stepstream-execution").map(str::to_string))
+        .collect();
+    assert_eq!(failed.len(), 100);
+    let mut logs = Collector::reading(&brokers, &names, &[&log_topic], 2);
+    assert!(
+        logs.until(Duration::from_secs(30), |records| records.len() >= 200),
+        "{} of 200 log records",
+        logs.records.len()
+    );
+    logs.poll_for(Duration::from_millis(500));
+    assert_eq!(
+        logs.records.len(),
+        200,
+        "no more than two records per failure"
+    );
+    let mut logged = BTreeMap::<String, Vec<String>>::new();
+    for record in &logs.records {
+        let body = record.json();
+        let arn = body["execution_arn"].as_str().unwrap_or_default();
+        assert_eq!(
+            record.key.as_deref(),
+            Some(arn.as_bytes()),
+            "keyed by the ARN"
+        );
+        let name = arn.split(':').nth(7).unwrap_or_default().to_string();
+        let event_type = body["type"].as_str().unwrap_or_default().to_string();
+        if event_type == "FailStateEntered" {
+            let input: Value =
+                json::from_str(body["details"]["input"].as_str().unwrap_or_default()).unwrap();
+            assert_eq!(input["odd"], true);
+            assert!(input["pad"].is_string(), "the whole event: {input}");
+        }
+        logged.entry(name).or_default().push(event_type);
+    }
+    assert_eq!(logged.keys().cloned().collect::<BTreeSet<_>>(), failed);
+    for types in logged.values() {
+        assert_eq!(types, &["FailStateEntered", "ExecutionFailed"]);
+    }
+    let stderr = daemon.stop_cleanly();
+    assert_eq!(log_report(&stderr), Some((200, 0, 0)), "{stderr}");
+}
+
+/// By default the Kafka stage logs at ERROR to standard output, without execution data.
+#[test]
+fn the_stage_logs_errors_to_stdout_by_default() {
+    let Some(brokers) = broker() else { return };
+    let names = Names::new("kafka-logs-stdout");
+    names.create_topics(&brokers, 1);
+    let dir = util::temp_dir("kafka-logs-stdout");
+    let stage = Stage::new(&names, odd_ones_fail(&dir));
+    produce(&brokers, &names.input, &parity_events(20));
+    let mut daemon = stage.start(&brokers, &dir, "stdout");
+    let mut results = Collector::new(&brokers, &names, 1);
+    assert!(
+        results.until(Duration::from_secs(60), |records| records.len() >= 20),
+        "{} of 20 results",
+        results.records.len()
+    );
+    let stderr = daemon.stop_cleanly();
+    assert_eq!(log_report(&stderr), Some((20, 0, 0)), "{stderr}");
+    let stdout = std::fs::read_to_string(dir.join("stdout.stdout")).unwrap_or_default();
+    let records: Vec<Value> = stdout
+        .lines()
+        .map(|line| json::from_str(line).expect("every stdout line is a log record"))
+        .collect();
+    assert_eq!(records.len(), 20);
+    for record in &records {
+        assert!(record["details"].get("input").is_none(), "{record}");
+    }
+    let failures = records
+        .iter()
+        .filter(|record| record["type"] == "ExecutionFailed")
+        .count();
+    assert_eq!(failures, 10);
 }

@@ -7,9 +7,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use stepstream::exec::ExecOptions;
+use stepstream::exec::{self, ExecOptions};
 use stepstream::json;
 use stepstream::json::Value;
+use stepstream::logs::sink::{Destination, LogSink, SinkOptions, SinkReport, WhenFull};
+use stepstream::logs::{self, LogLevel, LogOptions};
 use stepstream::pipeline::{self, LineOptions, Summary};
 use stepstream::pool::PoolOptions;
 use stepstream::tasks::{Fault, TaskCall, TaskHandler};
@@ -51,6 +53,7 @@ fn options(workers: usize, max_in_flight: usize, time_scale: f64) -> LineOptions
                 ..ExecOptions::default()
             },
             no_op: false,
+            logs: None,
         },
         max_in_flight,
         source_name: "test".into(),
@@ -343,4 +346,185 @@ fn projected_inputs_give_the_same_results() {
         ),
         "{cause}"
     );
+}
+
+/// Runs the line pipeline with a log sink writing to a file; returns the dead letters and the
+/// records, each with the index of its event (from the execution name in its ARN).
+fn run_logged(
+    program: &'static compile::Program,
+    inputs: &[String],
+    records: LogOptions,
+    workers: usize,
+) -> (Vec<Value>, Vec<(usize, Value)>, SinkReport) {
+    let dir = util::temp_dir("pipeline-logs");
+    let path = dir.join("records.jsonl");
+    let sink = LogSink::start(&SinkOptions {
+        records,
+        destination: Destination::File(path.clone()),
+        when_full: WhenFull::Block,
+        batch_bytes: 4096,
+        buffer_bytes: 16384,
+        rotation: None,
+    })
+    .expect("the sink starts");
+    let mut options = options(workers, 64, 0.0);
+    options.pool.logs = Some(sink.handle());
+    let input: String = inputs.iter().map(|line| format!("{line}\n")).collect();
+    let (summary, _, dead) = run(program, input, options, Arc::new(NoTasks));
+    assert_eq!(summary.events, inputs.len() as u64);
+    let report = sink.close();
+    let records: Vec<(usize, Value)> = util::read_text(&path)
+        .lines()
+        .map(|line| {
+            let record: Value = json::from_str(line).expect("each record is a JSON line");
+            let arn = record["execution_arn"].as_str().unwrap_or_default();
+            let name = arn.split(':').nth(7).unwrap_or_default();
+            let index = name.strip_prefix("test-0-").and_then(|n| n.parse().ok());
+            (index.expect("the ARN names the execution"), record)
+        })
+        .collect();
+    assert_eq!(report.written, records.len() as u64);
+    assert_eq!((report.dropped, report.failed), (0, 0));
+    (dead, records, report)
+}
+
+/// At ERROR, W2's rejected events (a Fail state) log FailStateEntered and ExecutionFailed and
+/// the others log nothing. W2's inputs are projected; a projected execution that logs runs
+/// again on its whole input, so the records show every field of the event.
+#[test]
+fn error_level_records_come_from_failed_executions_only() {
+    let (definition, _, inputs, _) = workload("w2-choice-route");
+    let program = program(&definition);
+    assert!(program.input_fields.is_some());
+    let records = LogOptions {
+        level: LogLevel::Error,
+        include_execution_data: true,
+    };
+    let (dead, records, _) = run_logged(program, &inputs, records, 2);
+    assert!(!dead.is_empty());
+    let mut failed: Vec<usize> = dead
+        .iter()
+        .map(|letter| letter["event"].as_u64().unwrap_or(u64::MAX) as usize)
+        .collect();
+    failed.sort_unstable();
+    let mut logged: Vec<usize> = records.iter().map(|(index, _)| *index).collect();
+    logged.sort_unstable();
+    logged.dedup();
+    assert_eq!(logged, failed);
+    for index in failed {
+        let of_event: Vec<&Value> = records
+            .iter()
+            .filter(|(logged, _)| *logged == index)
+            .map(|(_, record)| record)
+            .collect();
+        let types: Vec<&str> = of_event
+            .iter()
+            .map(|record| record["type"].as_str().unwrap_or_default())
+            .collect();
+        assert_eq!(types, ["FailStateEntered", "ExecutionFailed"]);
+        let entered = of_event[0];
+        let input: Value =
+            json::from_str(entered["details"]["input"].as_str().unwrap_or_default()).unwrap();
+        let event: Value = json::from_str(&inputs[index]).unwrap();
+        assert_eq!(input, event, "the record shows the whole event");
+        assert_eq!(of_event[1]["details"]["error"], "Route.Rejected");
+        assert_eq!(of_event[1]["previous_event_id"], entered["id"]);
+    }
+}
+
+/// At ALL, each execution's records are those `stepstream exec --logs` gives for its event
+/// (timestamps aside).
+#[test]
+fn all_level_records_match_a_single_execution() {
+    let (definition, _, inputs, _) = workload("w5-retry-catch");
+    let program = program(&definition);
+    let inputs = &inputs[..30];
+    let log_options = LogOptions {
+        level: LogLevel::All,
+        include_execution_data: false,
+    };
+    let tasks = NoTasks;
+    let (_, records, _) = run_logged(program, inputs, log_options, 3);
+    for (index, input) in inputs.iter().enumerate() {
+        let options = ExecOptions {
+            name: format!("test-0-{index}"),
+            time_scale: 0.0,
+            record_history: true,
+            ..ExecOptions::default()
+        };
+        let result = exec::run_json(program, input.as_bytes(), &options, &tasks).unwrap();
+        let without_time = |record: &Value| {
+            let mut record = record.clone();
+            record["event_timestamp"] = Value::Null;
+            record["execution_arn"] = Value::Null;
+            record
+        };
+        let expected: Vec<Value> = result
+            .history
+            .iter()
+            .filter_map(|event| logs::record(event, "", &log_options))
+            .map(|text| without_time(&json::from_str(&text).unwrap()))
+            .collect();
+        let got: Vec<Value> = records
+            .iter()
+            .filter(|(logged, _)| *logged == index)
+            .map(|(_, record)| without_time(record))
+            .collect();
+        assert!(!got.is_empty());
+        assert_eq!(got, expected, "event {index}");
+    }
+}
+
+/// `run --log-level --log-file` over standard input: results on stdout, records in the file,
+/// the count on stderr. Records cannot share stdout with the results.
+#[test]
+fn the_binary_writes_log_records_to_a_file() {
+    let (_, path, inputs, expected) = workload("w2-choice-route");
+    let input: String = inputs.iter().map(|line| format!("{line}\n")).collect();
+    let dir = util::temp_dir("pipeline-log-file");
+    let log_file = dir.join("records.jsonl");
+    let path = path.to_string_lossy().into_owned();
+    let log_path = log_file.to_string_lossy().into_owned();
+    let args = [
+        "run",
+        path.as_str(),
+        "--time-scale",
+        "0",
+        "--log-level",
+        "fatal",
+        "--log-file",
+        log_path.as_str(),
+    ];
+    let run = util::stepstream_with_input(args, &input);
+    run.assert_code(0).assert_no_panic();
+    let failed = expected
+        .iter()
+        .filter(|entry| entry["status"] == "FAILED")
+        .count();
+    assert!(failed > 0);
+    assert_eq!(run.stdout.lines().count(), inputs.len() - failed);
+    let records: Vec<Value> = util::read_text(&log_file)
+        .lines()
+        .map(|line| json::from_str(line).expect("JSON line"))
+        .collect();
+    assert_eq!(
+        records.len(),
+        failed,
+        "FATAL: one ExecutionFailed per failure"
+    );
+    assert!(records
+        .iter()
+        .all(|record| record["type"] == "ExecutionFailed"));
+    assert!(
+        run.stderr
+            .contains(&format!("{failed} log records written, 0 dropped")),
+        "{}",
+        run.stderr
+    );
+
+    let refused =
+        util::stepstream_with_input(["run", path.as_str(), "--log-level", "ERROR"], "{}\n");
+    refused
+        .assert_code(2)
+        .assert_output_contains("standard output carries the results");
 }

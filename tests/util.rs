@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod diff;
+pub mod http_server;
 
 pub use diff::{brief, json_diff, json_eq, shorten};
 

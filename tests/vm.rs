@@ -442,7 +442,7 @@ fn stale_tickets_are_ignored() {
 fn task_timeout_fires_on_late_results_and_on_the_clock() {
     let timeout_task = |catch: Value| {
         json!({"StartAt": "Work", "States": {
-            "Work": {"Type": "Task", "Resource": WORK, "TimeoutSeconds": 5, "HeartbeatSeconds": 2,
+            "Work": {"Type": "Task", "Resource": WORK, "TimeoutSeconds": 5,
                      "Catch": catch, "End": true},
             "Recover": {"Type": "Pass", "End": true}}})
     };
@@ -451,7 +451,7 @@ fn task_timeout_fires_on_late_results_and_on_the_clock() {
         {"ErrorEquals": ["States.TaskFailed"], "ResultPath": "$.wrong", "Next": "Recover"},
         {"ErrorEquals": ["States.Timeout"], "ResultPath": "$.error", "Next": "Recover"}]));
 
-    // A result within the deadline is taken (HeartbeatSeconds is accepted and does not fire).
+    // A result within the deadline is taken.
     let mut vm = Vm::start(&uncaught, json!({}));
     assert_eq!(vm.pending(START), Some(START + 5_000));
     let request = vm.request();
@@ -522,6 +522,217 @@ fn timeout_seconds_path_sets_the_deadline() {
         &vm.done(START + 3_001),
         &failed("States.Timeout"),
     );
+}
+
+/// A Task with `TimeoutSeconds` 10 and `HeartbeatSeconds` 2, and the catchers of all three
+/// time-out names (`States.TaskFailed` first, which matches none of them).
+fn heartbeat_task(retry: Value) -> Value {
+    json!({"StartAt": "Work", "States": {
+        "Work": {"Type": "Task", "Resource": WORK, "TimeoutSeconds": 10, "HeartbeatSeconds": 2,
+                 "Retry": retry,
+                 "Catch": [
+                     {"ErrorEquals": ["States.TaskFailed"], "ResultPath": "$.failed", "Next": "Done"},
+                     {"ErrorEquals": ["States.HeartbeatTimeout"], "ResultPath": "$.heartbeat", "Next": "Done"},
+                     {"ErrorEquals": ["States.Timeout"], "ResultPath": "$.timeout", "Next": "Done"}],
+                 "End": true},
+        "Done": {"Type": "Pass", "End": true}}})
+}
+
+/// Starts `definition` with history recorded.
+fn recorded(definition: &Value) -> Vm {
+    Vm::start_with(
+        definition,
+        json!({}),
+        Limits {
+            record_history: true,
+            ..Limits::default()
+        },
+    )
+}
+
+/// Which catcher field a caught run's output has, and the error it holds.
+fn caught_by(outcome: &Outcome) -> (String, Value) {
+    assert_eq!(outcome.status, Status::Succeeded, "{outcome:?}");
+    let output = outcome.output.clone().expect("the catcher's output");
+    let fields = output.as_object().expect("an object");
+    assert_eq!(fields.len(), 1, "{output}");
+    let (name, value) = fields.iter().next().expect("one field");
+    (name.to_string(), value["Error"].clone())
+}
+
+#[test]
+fn heartbeat_seconds_times_out_a_task_that_stops_heartbeating() {
+    let definition = heartbeat_task(json!([]));
+    let mut vm = recorded(&definition);
+    // The heartbeat timer runs out before the deadline, so the execution wakes for it first.
+    assert_eq!(vm.pending(START), Some(START + 2_000));
+    let request = vm.request();
+    assert_eq!(request.deadline_ms, Some(START + 10_000));
+    assert_eq!(request.heartbeat_ms, Some(2_000));
+    // Each heartbeat starts the timer again.
+    vm.execution.heartbeat_task(request.ticket, START + 1_500);
+    assert_eq!(vm.pending(START + 1_500), Some(START + 3_500));
+    vm.execution.heartbeat_task(request.ticket, START + 3_000);
+    assert_eq!(vm.pending(START + 3_400), Some(START + 5_000));
+    assert_eq!(vm.pending(START + 4_999), Some(START + 5_000));
+    // No heartbeat for 2 s: the task times out, and States.HeartbeatTimeout catches it.
+    let outcome = vm.done(START + 5_000);
+    assert_eq!(
+        caught_by(&outcome),
+        ("heartbeat".to_string(), json!("States.Timeout"))
+    );
+    // AWS records a heartbeat time-out as a TaskTimedOut (here a Lambda function's) with
+    // the error States.Timeout.
+    let timed_out = vm
+        .execution
+        .history()
+        .iter()
+        .find(|event| event.event_type == "LambdaFunctionTimedOut")
+        .expect("a time-out event");
+    assert_eq!(
+        timed_out.details,
+        json!({"lambdaFunctionTimedOutEventDetails": {"error": "States.Timeout"}})
+    );
+    assert_eq!(timed_out.timestamp_ms, START + 5_000);
+    // What comes after is stale: a heartbeat, then the result.
+    vm.execution.heartbeat_task(request.ticket, START + 5_500);
+    vm.complete(&request, Ok(json!("late")), START + 6_000);
+    assert_eq!(vm.done(START + 6_000).status, Status::Succeeded);
+}
+
+#[test]
+fn heartbeats_do_not_extend_timeout_seconds() {
+    let definition = heartbeat_task(json!([]));
+    let mut vm = Vm::start(&definition, json!({}));
+    vm.pending(START);
+    let request = vm.request();
+    let mut now = START;
+    while now < START + 9_000 {
+        now += 1_500;
+        vm.execution.heartbeat_task(request.ticket, now);
+        assert!(vm.pending(now).is_some_and(|wake| wake <= START + 10_000));
+    }
+    // The deadline comes while the task still heartbeats: States.Timeout, which the
+    // States.HeartbeatTimeout catcher does not take.
+    let outcome = vm.done(START + 10_000);
+    assert_eq!(
+        caught_by(&outcome),
+        ("timeout".to_string(), json!("States.Timeout"))
+    );
+}
+
+#[test]
+fn a_result_or_heartbeat_after_the_heartbeat_timer_ran_out_is_too_late() {
+    // A result that comes after the timer ran out, before the execution was run at that
+    // time, times the task out all the same.
+    let definition = heartbeat_task(json!([]));
+    let mut vm = Vm::start(&definition, json!({}));
+    vm.pending(START);
+    let request = vm.request();
+    vm.complete(&request, Ok(json!("late")), START + 2_001);
+    assert_eq!(
+        caught_by(&vm.done(START + 2_001)),
+        ("heartbeat".to_string(), json!("States.Timeout"))
+    );
+    // So does a heartbeat: it does not start the timer again once it ran out.
+    let mut vm = Vm::start(&definition, json!({}));
+    vm.pending(START);
+    let request = vm.request();
+    vm.execution.heartbeat_task(request.ticket, START + 2_500);
+    assert_eq!(
+        caught_by(&vm.done(START + 2_500)),
+        ("heartbeat".to_string(), json!("States.Timeout"))
+    );
+    // A result within the heartbeat period is taken.
+    let mut vm = Vm::start(&definition, json!({}));
+    vm.pending(START);
+    let request = vm.request();
+    vm.execution.heartbeat_task(request.ticket, START + 1_000);
+    vm.complete(&request, Ok(json!("in time")), START + 2_500);
+    assert_outcome("in time", &vm.done(START + 2_500), &ok(json!("in time")));
+}
+
+#[test]
+fn heartbeat_timeouts_are_retried_by_heartbeat_timeout_timeout_and_all() {
+    for name in ["States.HeartbeatTimeout", "States.Timeout", "States.ALL"] {
+        let definition = heartbeat_task(json!([
+            {"ErrorEquals": [name], "IntervalSeconds": 1, "MaxAttempts": 1}]));
+        let mut vm = Vm::start(&definition, json!({}));
+        vm.pending(START);
+        let first = vm.request();
+        // The first attempt times out at +2 s and is retried 1 s later, with new timers.
+        assert_eq!(vm.pending(START + 2_000), Some(START + 3_000), "{name}");
+        assert_eq!(vm.pending(START + 3_000), Some(START + 5_000), "{name}");
+        let second = vm.request();
+        assert_eq!(
+            (second.invocation, second.deadline_ms),
+            (1, Some(START + 13_000)),
+            "{name}"
+        );
+        vm.complete(&first, Ok(json!("stale")), START + 3_500);
+        vm.complete(&second, Ok(json!("second")), START + 4_000);
+        assert_outcome(name, &vm.done(START + 4_000), &ok(json!("second")));
+    }
+    // A States.HeartbeatTimeout retrier leaves TimeoutSeconds time-outs alone.
+    let definition = heartbeat_task(json!([
+        {"ErrorEquals": ["States.HeartbeatTimeout"], "IntervalSeconds": 1, "MaxAttempts": 3}]));
+    let mut vm = Vm::start(&definition, json!({}));
+    vm.pending(START);
+    let request = vm.request();
+    vm.execution.heartbeat_task(request.ticket, START + 1_900);
+    vm.execution.heartbeat_task(request.ticket, START + 3_800);
+    vm.execution.heartbeat_task(request.ticket, START + 5_700);
+    vm.execution.heartbeat_task(request.ticket, START + 7_600);
+    vm.execution.heartbeat_task(request.ticket, START + 9_500);
+    assert_eq!(vm.pending(START + 9_500), Some(START + 10_000));
+    assert_eq!(
+        caught_by(&vm.done(START + 10_000)),
+        ("timeout".to_string(), json!("States.Timeout"))
+    );
+}
+
+#[test]
+fn heartbeat_seconds_path_and_jsonata_set_the_heartbeat_timer() {
+    let by_path = single(task(json!({"HeartbeatSecondsPath": "$.beat"})));
+    let mut vm = Vm::start(&by_path, json!({"beat": 3}));
+    assert_eq!(vm.pending(START), Some(START + 3_000));
+    assert_eq!(vm.request().heartbeat_ms, Some(3_000));
+    assert_outcome("path", &vm.done(START + 3_000), &failed("States.Timeout"));
+    let by_jsonata = single(task(json!({"QueryLanguage": "JSONata",
+        "HeartbeatSeconds": "{% $states.input.beat * 2 %}"})));
+    let mut vm = Vm::start(&by_jsonata, json!({"beat": 2}));
+    assert_eq!(vm.pending(START), Some(START + 4_000));
+    assert_eq!(vm.request().heartbeat_ms, Some(4_000));
+    // Without HeartbeatSeconds a heartbeat changes nothing.
+    let plain = single(task(json!({})));
+    let mut vm = Vm::start(&plain, json!({}));
+    assert_eq!(vm.pending(START), Some(START + 300_000));
+    let request = vm.request();
+    assert_eq!(request.heartbeat_ms, None);
+    vm.execution.heartbeat_task(request.ticket, START + 1_000);
+    assert_eq!(vm.pending(START + 1_000), Some(START + 300_000));
+}
+
+#[test]
+fn task_scheduled_records_heartbeat_in_seconds() {
+    let definition = single(
+        json!({"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage",
+        "TimeoutSeconds": 30, "HeartbeatSeconds": 5, "End": true}),
+    );
+    let mut vm = recorded(&definition);
+    vm.pending(START);
+    let request = vm.request();
+    vm.complete(&request, Ok(json!({})), START + 10);
+    vm.done(START + 10);
+    let scheduled = vm
+        .execution
+        .history()
+        .iter()
+        .find(|event| event.event_type == "TaskScheduled")
+        .expect("a TaskScheduled event");
+    let details = &scheduled.details["taskScheduledEventDetails"];
+    assert_eq!(details["timeoutInSeconds"], json!(30));
+    assert_eq!(details["heartbeatInSeconds"], json!(5));
 }
 
 #[test]

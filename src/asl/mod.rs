@@ -11,6 +11,7 @@ mod validate;
 
 use crate::json::Value;
 use std::fmt;
+use std::sync::Arc;
 
 use crate::intrinsics::Call;
 use crate::path::Path;
@@ -96,6 +97,25 @@ pub enum QueryLanguage {
     Jsonata,
 }
 
+/// A JSONata expression written as `"{% … %}"` in a field, parsed once when the definition is
+/// read.
+#[derive(Clone)]
+pub struct Jsonata {
+    pub expression: Arc<crate::jsonata::Expression>,
+    /// The text between `{%` and `%}`, trimmed, as error messages quote it.
+    pub source: Arc<str>,
+    /// The field it was written in, as error messages name it (`Output`, `Assign/total`).
+    pub field: Arc<str>,
+    /// Whether it may read `$states.context` (the context object is built only then).
+    pub reads_context: bool,
+}
+
+impl fmt::Debug for Jsonata {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{{% {} %}}", self.source)
+    }
+}
+
 /// One state with the fields every state type shares.
 #[derive(Debug, Clone)]
 pub struct State {
@@ -103,6 +123,12 @@ pub struct State {
     /// JSON pointer of the state object.
     pub pointer: String,
     pub comment: Option<String>,
+    pub query_language: QueryLanguage,
+    /// `Assign`: variables set when the state leaves. In JSONPath states a template whose
+    /// `"key.$"` entries read the state's result; in JSONata states a JSONata template.
+    pub assign: Option<Payload>,
+    /// `Output` of a JSONata state: its output, evaluated from its input and result.
+    pub output: Option<Payload>,
     /// The state's next state; `None` when it ends its body (`End: true`) or is Choice,
     /// Succeed or Fail.
     pub next: Option<String>,
@@ -151,8 +177,12 @@ pub enum Payload {
     Array(Vec<Payload>),
     Path(Path),
     Call(Call),
+    /// A `"{% … %}"` string of a JSONata state.
+    Jsonata(Jsonata),
 }
 
+// The model is built once per definition; variant sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Kind {
     Pass(Pass),
@@ -189,6 +219,7 @@ pub struct Task {
 pub enum Seconds {
     Literal(u64),
     Path(Path),
+    Jsonata(Jsonata),
 }
 
 #[derive(Debug, Clone)]
@@ -212,6 +243,9 @@ pub struct Catcher {
     pub error_equals: Vec<String>,
     pub next: String,
     pub result_path: Option<ResultPath>,
+    pub assign: Option<Payload>,
+    /// JSONata: the output, from `$states.input` and `$states.errorOutput`.
+    pub output: Option<Payload>,
     pub pointer: String,
 }
 
@@ -226,6 +260,8 @@ pub struct Choice {
 pub struct ChoiceRule {
     pub condition: Condition,
     pub next: String,
+    pub assign: Option<Payload>,
+    pub output: Option<Payload>,
 }
 
 #[derive(Debug, Clone)]
@@ -238,6 +274,8 @@ pub enum Condition {
         operator: Operator,
         operand: Operand,
     },
+    /// A JSONata `Condition`: a boolean, or an expression that must give one.
+    Jsonata(Payload),
 }
 
 /// What a comparison compares the variable with.
@@ -340,6 +378,9 @@ pub enum Wait {
     SecondsPath(Path),
     Timestamp(Timestamp, String),
     TimestampPath(Path),
+    /// JSONata `Seconds` and `Timestamp` expressions.
+    SecondsJsonata(Jsonata),
+    TimestampJsonata(Jsonata),
 }
 
 #[derive(Debug, Clone)]
@@ -354,6 +395,7 @@ pub enum Text {
     Literal(String),
     Path(Path),
     Call(Call),
+    Jsonata(Jsonata),
 }
 
 #[derive(Debug, Clone)]
@@ -371,6 +413,8 @@ pub struct Map {
     pub processor: StateMachine,
     pub mode: MapMode,
     pub items_path: Option<Path>,
+    /// JSONata `Items`: an array, or a template that gives one.
+    pub items: Option<Payload>,
     pub item_selector: Option<Payload>,
     pub max_concurrency: Option<Seconds>,
     pub tolerated_failure_count: Option<Tolerance>,
@@ -395,4 +439,5 @@ pub enum MapMode {
 pub enum Tolerance {
     Literal(f64),
     Path(Path),
+    Jsonata(Jsonata),
 }

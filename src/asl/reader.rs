@@ -23,9 +23,50 @@ pub(super) fn child(pointer: &str, key: &str) -> String {
     out
 }
 
+/// An array template from its parts, read in full so every problem is recorded: `None`
+/// when a part is broken, the array itself when every part is constant.
+fn array_template(value: &Value, parts: Vec<Option<Payload>>) -> Option<Payload> {
+    let parts: Vec<Payload> = parts.into_iter().collect::<Option<_>>()?;
+    if parts.iter().all(|part| matches!(part, Payload::Value(_))) {
+        Some(Payload::Value(value.clone()))
+    } else {
+        Some(Payload::Array(parts))
+    }
+}
+
 /// Collects problems while the model is read.
 struct Reader<'p> {
     problems: &'p mut Vec<Problem>,
+    /// Whether the state being read uses JSONata.
+    jsonata: bool,
+}
+
+/// The expression inside a `"{% … %}"` string, when the string is one.
+pub(super) fn expression_text(text: &str) -> Option<&str> {
+    let text = text.strip_prefix("{%")?.strip_suffix("%}")?;
+    Some(text.trim())
+}
+
+/// Whether an expression may read `$states.context`: it names `$states` other than as
+/// `$states.input`, `$states.result` or `$states.errorOutput`.
+fn reads_context(source: &str) -> bool {
+    let mut rest = source;
+    while let Some(at) = rest.find("$states") {
+        let after = rest[at + 7..].trim_start();
+        let plain = [".input", ".result", ".errorOutput"].iter().any(|field| {
+            after.strip_prefix(field).is_some_and(|tail| {
+                !tail
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_alphanumeric() || c == '_')
+            })
+        });
+        if !plain {
+            return true;
+        }
+        rest = &rest[at + 7..];
+    }
+    false
 }
 
 impl Reader<'_> {
@@ -136,6 +177,127 @@ impl Reader<'_> {
                 );
                 None
             }
+        }
+    }
+
+    /// Parses a JSONata expression written in `field` (`"{% … %}"`, already unwrapped).
+    fn jsonata(&mut self, source: &str, pointer: &str, field: &str) -> Option<Jsonata> {
+        match crate::jsonata::compile(source) {
+            Ok(expression) => Some(Jsonata {
+                expression: Arc::new(expression),
+                source: source.into(),
+                field: field.into(),
+                reads_context: reads_context(source),
+            }),
+            Err(err) => {
+                self.problem(
+                    pointer.to_string(),
+                    format!("invalid JSONata expression {source:?}: {err}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// A JSONata template: JSON whose `"{% … %}"` strings are expressions. `field` names the
+    /// place for error messages (`Output`, `Output/total`).
+    fn jsonata_template(&mut self, value: &Value, pointer: &str, field: &str) -> Option<Payload> {
+        match value {
+            Value::String(text) => match expression_text(text) {
+                Some(source) => self.jsonata(source, pointer, field).map(Payload::Jsonata),
+                None => Some(Payload::Value(value.clone())),
+            },
+            Value::Object(fields) => {
+                let mut entries = Vec::with_capacity(fields.len());
+                let mut broken = false;
+                for (key, item) in fields {
+                    let item_field = format!("{field}/{key}");
+                    match self.jsonata_template(item, &child(pointer, key), &item_field) {
+                        Some(part) => entries.push((key.clone(), part)),
+                        None => broken = true,
+                    }
+                }
+                if broken {
+                    None
+                } else if entries
+                    .iter()
+                    .all(|(_, part)| matches!(part, Payload::Value(_)))
+                {
+                    Some(Payload::Value(value.clone()))
+                } else {
+                    Some(Payload::Object(entries))
+                }
+            }
+            Value::Array(items) => {
+                let parts = items
+                    .iter()
+                    .enumerate()
+                    .map(|(index, item)| {
+                        let item_field = format!("{field}[{index}]");
+                        let item_pointer = child(pointer, &index.to_string());
+                        self.jsonata_template(item, &item_pointer, &item_field)
+                    })
+                    .collect();
+                array_template(value, parts)
+            }
+            other => Some(Payload::Value(other.clone())),
+        }
+    }
+
+    /// A field holding a JSONata template, when present.
+    fn jsonata_field(&mut self, object: &Object, pointer: &str, key: &str) -> Option<Payload> {
+        let value = object.get(key)?;
+        self.jsonata_template(value, &child(pointer, key), key)
+    }
+
+    /// A field that may be a `"{% … %}"` expression in a JSONata state.
+    fn expression_field(
+        &mut self,
+        object: &Object,
+        pointer: &str,
+        key: &str,
+    ) -> Option<Option<Jsonata>> {
+        if !self.jsonata {
+            return None;
+        }
+        let Some(Value::String(text)) = object.get(key) else {
+            return None;
+        };
+        let source = expression_text(text)?;
+        Some(self.jsonata(source, &child(pointer, key), key))
+    }
+
+    /// `Assign`: a JSONPath template (its `"key.$"` entries read the result) or a JSONata one.
+    fn assign(&mut self, object: &Object, pointer: &str) -> Option<Payload> {
+        let value = object.get("Assign")?;
+        let assign_pointer = child(pointer, "Assign");
+        let fields = self.object(value, &assign_pointer, "Assign")?;
+        for key in fields.keys() {
+            let name = key
+                .strip_suffix(".$")
+                .filter(|_| !self.jsonata)
+                .unwrap_or(key);
+            let valid = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_alphanumeric() || c == '_');
+            if !valid {
+                self.problem(
+                    child(&assign_pointer, key),
+                    format!("{name:?} is not a valid variable name (letters, digits and _, not starting with a digit)"),
+                );
+            } else if name == "states" {
+                self.problem(
+                    child(&assign_pointer, key),
+                    "the variable name \"states\" is reserved",
+                );
+            }
+        }
+        if self.jsonata {
+            self.jsonata_template(value, &assign_pointer, "Assign")
+        } else {
+            self.template(value, &assign_pointer)
         }
     }
 
@@ -261,21 +423,12 @@ impl Reader<'_> {
                 }
             }
             Value::Array(items) => {
-                let mut parts = Vec::with_capacity(items.len());
-                let mut broken = false;
-                for (index, item) in items.iter().enumerate() {
-                    match self.template(item, &child(pointer, &index.to_string())) {
-                        Some(part) => parts.push(part),
-                        None => broken = true,
-                    }
-                }
-                if broken {
-                    None
-                } else if parts.iter().all(|part| matches!(part, Payload::Value(_))) {
-                    Some(Payload::Value(value.clone()))
-                } else {
-                    Some(Payload::Array(parts))
-                }
+                let parts = items
+                    .iter()
+                    .enumerate()
+                    .map(|(index, item)| self.template(item, &child(pointer, &index.to_string())))
+                    .collect();
+                array_template(value, parts)
             }
             other => Some(Payload::Value(other.clone())),
         }
@@ -309,6 +462,9 @@ impl Reader<'_> {
     }
 
     fn seconds(&mut self, object: &Object, pointer: &str, key: &str, min: u64) -> Option<Seconds> {
+        if let Some(expression) = self.expression_field(object, pointer, key) {
+            return expression.map(Seconds::Jsonata);
+        }
         let path_key = format!("{key}Path");
         match (object.contains_key(key), object.contains_key(&path_key)) {
             (true, true) => {
@@ -333,6 +489,9 @@ impl Reader<'_> {
         key: &str,
         max: f64,
     ) -> Option<Tolerance> {
+        if let Some(expression) = self.expression_field(object, pointer, key) {
+            return expression.map(Tolerance::Jsonata);
+        }
         let path_key = format!("{key}Path");
         match (object.get(key), object.contains_key(&path_key)) {
             (Some(_), true) => {
@@ -391,7 +550,10 @@ const BODY_FIELDS: &[&str] = &["StartAt", "States", "Comment", "ProcessorConfig"
 
 /// Reads the top-level document.
 pub(super) fn read_machine(document: &Value, problems: &mut Vec<Problem>) -> Option<StateMachine> {
-    let mut reader = Reader { problems };
+    let mut reader = Reader {
+        problems,
+        jsonata: false,
+    };
     let object = reader.object(document, "", "the definition")?;
     reader.known_fields(object, "", TOP_FIELDS, "the state machine");
     if let Some(version) = reader.string(object, "", "Version") {
@@ -417,14 +579,15 @@ fn read_query_language(
 ) -> QueryLanguage {
     match reader.string(object, pointer, "QueryLanguage").as_deref() {
         None => inherited,
-        Some("JSONPath") => QueryLanguage::JsonPath,
-        Some("JSONata") => {
+        Some("JSONPath") if inherited == QueryLanguage::Jsonata && !pointer.is_empty() => {
             reader.problem(
                 child(pointer, "QueryLanguage"),
-                "the JSONata query language is not supported by this version of stepstream; use JSONPath",
+                "a state cannot use JSONPath when the state machine's QueryLanguage is JSONata",
             );
-            QueryLanguage::Jsonata
+            inherited
         }
+        Some("JSONPath") => QueryLanguage::JsonPath,
+        Some("JSONata") => QueryLanguage::Jsonata,
         Some(other) => {
             reader.problem(
                 child(pointer, "QueryLanguage"),
@@ -437,6 +600,18 @@ fn read_query_language(
 
 /// Reads `StartAt` and `States` of the top level, a branch or an item processor.
 fn read_body(
+    reader: &mut Reader<'_>,
+    object: &Object,
+    pointer: &str,
+    query_language: QueryLanguage,
+) -> Option<StateMachine> {
+    let outer = reader.jsonata;
+    let body = read_states(reader, object, pointer, query_language);
+    reader.jsonata = outer;
+    body
+}
+
+fn read_states(
     reader: &mut Reader<'_>,
     object: &Object,
     pointer: &str,
@@ -486,6 +661,27 @@ fn read_body(
 }
 
 const COMMON: &[&str] = &["Type", "Comment", "QueryLanguage"];
+/// Fields only JSONPath states may have.
+const JSONPATH_ONLY: &[&str] = &[
+    "InputPath",
+    "OutputPath",
+    "Parameters",
+    "ResultSelector",
+    "ResultPath",
+    "Result",
+    "ItemsPath",
+    "SecondsPath",
+    "TimestampPath",
+    "TimeoutSecondsPath",
+    "HeartbeatSecondsPath",
+    "MaxConcurrencyPath",
+    "ToleratedFailureCountPath",
+    "ToleratedFailurePercentagePath",
+    "ErrorPath",
+    "CausePath",
+];
+/// Fields only JSONata states may have.
+const JSONATA_ONLY: &[&str] = &["Arguments", "Output", "Items"];
 const FLOW: &[&str] = &["Next", "End"];
 const IO: &[&str] = &["InputPath", "OutputPath"];
 const VARIABLES: &[&str] = &["Assign", "Output"];
@@ -583,16 +779,18 @@ fn read_state(
     };
     reader.known_fields(object, pointer, &allowed, &format!("a {type_name} state"));
     let query_language = read_query_language(reader, object, pointer, inherited);
-    for key in ["Assign", "Output", "Arguments", "Items"] {
-        if object.contains_key(key) && allowed.contains(&key) {
-            let what = if key == "Assign" {
-                "variables (Assign)"
-            } else {
-                "JSONata fields"
-            };
+    let jsonata = query_language == QueryLanguage::Jsonata;
+    reader.jsonata = jsonata;
+    let (wrong, language, other) = if jsonata {
+        (JSONPATH_ONLY, "JSONata", "JSONPath")
+    } else {
+        (JSONATA_ONLY, "JSONPath", "JSONata")
+    };
+    for key in wrong {
+        if object.contains_key(key) && allowed.contains(key) {
             reader.problem(
                 child(pointer, key),
-                format!("{what} are not supported by this version of stepstream"),
+                format!("{key} is a {other} field; this state uses {language} (QueryLanguage)"),
             );
         }
     }
@@ -609,10 +807,16 @@ fn read_state(
     let next = read_flow(reader, object, pointer, &type_name);
     let input_path = reader.io_path(object, pointer, "InputPath");
     let output_path = reader.io_path(object, pointer, "OutputPath");
+    let assign = reader.assign(object, pointer);
+    let output = if jsonata {
+        reader.jsonata_field(object, pointer, "Output")
+    } else {
+        None
+    };
 
     let kind = match type_name.as_str() {
         "Pass" => Kind::Pass(Pass {
-            result: object.get("Result").cloned(),
+            result: object.get("Result").cloned().filter(|_| !jsonata),
             parameters: reader.payload(object, pointer, "Parameters"),
             result_path: reader.reference_path(object, pointer, "ResultPath"),
         }),
@@ -627,10 +831,14 @@ fn read_state(
         "Parallel" => Kind::Parallel(read_parallel(reader, object, pointer, query_language)?),
         _ => Kind::Map(read_map(reader, object, pointer, query_language)?),
     };
+    reader.jsonata = jsonata;
     Some(State {
         name: name.to_string(),
         pointer: pointer.to_string(),
         comment,
+        query_language,
+        assign,
+        output,
         next,
         input_path,
         output_path,
@@ -684,7 +892,7 @@ fn read_task(reader: &mut Reader<'_>, object: &Object, pointer: &str) -> Option<
     }
     Some(Task {
         resource: resource?,
-        parameters: reader.payload(object, pointer, "Parameters"),
+        parameters: arguments(reader, object, pointer),
         result_selector: reader.payload(object, pointer, "ResultSelector"),
         result_path: reader.reference_path(object, pointer, "ResultPath"),
         timeout,
@@ -692,6 +900,15 @@ fn read_task(reader: &mut Reader<'_>, object: &Object, pointer: &str) -> Option<
         retry: read_retry(reader, object, pointer),
         catch: read_catch(reader, object, pointer),
     })
+}
+
+/// `Parameters` of a JSONPath state, `Arguments` of a JSONata one.
+fn arguments(reader: &mut Reader<'_>, object: &Object, pointer: &str) -> Option<Payload> {
+    if reader.jsonata {
+        reader.jsonata_field(object, pointer, "Arguments")
+    } else {
+        reader.payload(object, pointer, "Parameters")
+    }
 }
 
 /// Checks a Task resource against what an Express workflow may call.
@@ -883,14 +1100,23 @@ fn read_catch(reader: &mut Reader<'_>, object: &Object, pointer: &str) -> Vec<Ca
             continue;
         };
         reader.known_fields(fields, &item_pointer, CATCH_FIELDS, "a catcher");
-        for key in ["Assign", "Output"] {
-            if fields.contains_key(key) {
-                reader.problem(
-                    child(&item_pointer, key),
-                    format!("{key} in a catcher is not supported by this version of stepstream"),
-                );
-            }
+        let (wrong, language) = if reader.jsonata {
+            ("ResultPath", "JSONata")
+        } else {
+            ("Output", "JSONPath")
+        };
+        if fields.contains_key(wrong) {
+            reader.problem(
+                child(&item_pointer, wrong),
+                format!("{wrong} is not allowed in a catcher of a {language} state"),
+            );
         }
+        let assign = reader.assign(fields, &item_pointer);
+        let output = if reader.jsonata {
+            reader.jsonata_field(fields, &item_pointer, "Output")
+        } else {
+            None
+        };
         let error_equals = read_error_equals(reader, fields, &item_pointer);
         all_flags.push((index, error_equals.iter().any(|name| name == "States.ALL")));
         let next = reader.required_string(fields, &item_pointer, "Next", "a catcher");
@@ -900,6 +1126,8 @@ fn read_catch(reader: &mut Reader<'_>, object: &Object, pointer: &str) -> Vec<Ca
                 error_equals,
                 next,
                 result_path,
+                assign,
+                output,
                 pointer: item_pointer,
             });
         }
@@ -927,7 +1155,23 @@ fn read_choice(reader: &mut Reader<'_>, object: &Object, pointer: &str) -> Optio
     for (index, item) in items.iter().enumerate() {
         let item_pointer = child(&list_pointer, &index.to_string());
         if let Some((condition, Some(next))) = read_rule(reader, item, &item_pointer, true, 0) {
-            choices.push(ChoiceRule { condition, next });
+            let (assign, output) = match item {
+                Value::Object(fields) => (
+                    reader.assign(fields, &item_pointer),
+                    if reader.jsonata {
+                        reader.jsonata_field(fields, &item_pointer, "Output")
+                    } else {
+                        None
+                    },
+                ),
+                _ => (None, None),
+            };
+            choices.push(ChoiceRule {
+                condition,
+                next,
+                assign,
+                output,
+            });
         }
     }
     Some(Choice { choices, default })
@@ -969,17 +1213,46 @@ fn read_rule(
         }
         None
     };
+    if reader.jsonata {
+        reader.known_fields(
+            object,
+            pointer,
+            &["Condition", "Next", "Assign", "Output", "Comment"],
+            "a Choice rule of a JSONata state",
+        );
+        let condition = match object.get("Condition") {
+            None => {
+                reader.problem(
+                    pointer.to_string(),
+                    "a Choice rule of a JSONata state is missing the required field \"Condition\"",
+                );
+                return None;
+            }
+            Some(Value::Bool(flag)) => Payload::Value(Value::Bool(*flag)),
+            Some(Value::String(text)) if expression_text(text).is_some() => {
+                reader.jsonata_field(object, pointer, "Condition")?
+            }
+            Some(other) => {
+                reader.problem(
+                    child(pointer, "Condition"),
+                    format!("Condition must be true, false or a JSONata expression \"{{% … %}}\", not {}", describe(other)),
+                );
+                return None;
+            }
+        };
+        return Some((Condition::Jsonata(condition), next));
+    }
     if object.contains_key("Condition") {
         reader.problem(
             child(pointer, "Condition"),
-            "Condition is a JSONata field, which this version of stepstream does not support",
+            "Condition is a JSONata field; this state uses JSONPath (use Variable and a comparison)",
         );
         return None;
     }
-    if object.contains_key("Assign") {
+    if !top && object.contains_key("Assign") {
         reader.problem(
             child(pointer, "Assign"),
-            "variables (Assign) are not supported by this version of stepstream",
+            "Assign is only allowed on top-level Choice rules, not inside And, Or or Not",
         );
     }
 
@@ -1192,6 +1465,12 @@ fn read_wait(reader: &mut Reader<'_>, object: &Object, pointer: &str) -> Option<
         );
         return None;
     }
+    if let Some(expression) = reader.expression_field(object, pointer, present[0]) {
+        return match present[0] {
+            "Seconds" => expression.map(Wait::SecondsJsonata),
+            _ => expression.map(Wait::TimestampJsonata),
+        };
+    }
     match present[0] {
         "Seconds" => reader
             .unsigned(object, pointer, "Seconds", 0, 99_999_999)
@@ -1226,7 +1505,10 @@ fn read_text(reader: &mut Reader<'_>, object: &Object, pointer: &str, key: &str)
             );
             None
         }
-        (true, false) => reader.string(object, pointer, key).map(Text::Literal),
+        (true, false) => match reader.expression_field(object, pointer, key) {
+            Some(expression) => expression.map(Text::Jsonata),
+            None => reader.string(object, pointer, key).map(Text::Literal),
+        },
         (false, true) => {
             let text = reader.string(object, pointer, &path_key)?;
             reader.dynamic_text(&text, &child(pointer, &path_key))
@@ -1270,7 +1552,7 @@ fn read_parallel(
     }
     Some(Parallel {
         branches,
-        parameters: reader.payload(object, pointer, "Parameters"),
+        parameters: arguments(reader, object, pointer),
         result_selector: reader.payload(object, pointer, "ResultSelector"),
         result_path: reader.reference_path(object, pointer, "ResultPath"),
         retry: read_retry(reader, object, pointer),
@@ -1342,9 +1624,36 @@ fn read_map(
             reader.problem(pointer.to_string(), "ItemSelector and Parameters cannot both be set (Parameters is the older name of ItemSelector)");
             None
         }
+        (true, false) if reader.jsonata => reader.jsonata_field(object, pointer, "ItemSelector"),
         (true, false) => reader.payload(object, pointer, "ItemSelector"),
         (false, true) => reader.payload(object, pointer, "Parameters"),
         (false, false) => None,
+    };
+    let items = if reader.jsonata {
+        match object.get("Items") {
+            Some(value @ (Value::Array(_) | Value::String(_))) => {
+                reader.jsonata_field(object, pointer, "Items").and_then(|items| match items {
+                    Payload::Value(Value::String(_)) => {
+                        reader.problem(
+                            child(pointer, "Items"),
+                            format!("Items must be an array or a JSONata expression \"{{% … %}}\", not {}", describe(value)),
+                        );
+                        None
+                    }
+                    items => Some(items),
+                })
+            }
+            Some(other) => {
+                reader.problem(
+                    child(pointer, "Items"),
+                    format!("Items must be an array or a JSONata expression \"{{% … %}}\", not {}", describe(other)),
+                );
+                None
+            }
+            None => None,
+        }
+    } else {
+        None
     };
     let max_concurrency = reader.seconds(object, pointer, "MaxConcurrency", 0);
     let label = reader.string(object, pointer, "Label");
@@ -1352,6 +1661,7 @@ fn read_map(
         processor: processor?,
         mode,
         items_path: reader.path(object, pointer, "ItemsPath"),
+        items,
         item_selector,
         max_concurrency,
         tolerated_failure_count: reader.tolerance(

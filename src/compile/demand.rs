@@ -11,13 +11,16 @@
 //! parsed input whenever skipping could have shown, which the VM reports as a *taint* (an
 //! engine error whose cause may quote the input, or a payload near the size limit).
 //!
-//! Any new way for a state to read its input (a new field, variables, JSONata) must be added
-//! here, or must make the analysis answer "the whole input".
+//! JSONata states take part through `jsonata::Expression::fields_read`, which follows paths
+//! from `$states.input` and `$merge`.
+//!
+//! Any new way for a state to read its input (a new field, variables) must be added here, or
+//! must make the analysis answer "the whole input".
 
 use std::collections::{BTreeSet, HashMap};
 
 use crate::asl::{
-    Condition, InputOutputPath, Kind, Operand, Payload, QueryLanguage, ResultPath, State,
+    Condition, InputOutputPath, Jsonata, Kind, Operand, Payload, QueryLanguage, ResultPath, State,
     StateMachine, Text,
 };
 use crate::path::{Path, Root};
@@ -59,14 +62,13 @@ impl Demand {
 /// The top-level input fields the machine can observe, sorted; `None` when it may observe
 /// the whole input or when the machine is not one the projection applies to.
 pub fn input_fields(machine: &StateMachine) -> Option<Vec<Box<str>>> {
-    if machine.query_language != QueryLanguage::JsonPath {
-        return None;
-    }
+    // Variables carry values past the states that read them: not analysed.
     let eligible = machine.states.iter().all(|state| {
         matches!(
             state.kind,
             Kind::Pass(_) | Kind::Choice(_) | Kind::Succeed | Kind::Fail(_)
-        )
+        ) && state.assign.is_none()
+            && !matches!(&state.kind, Kind::Choice(choice) if choice.choices.iter().any(|rule| rule.assign.is_some()))
     });
     if !eligible {
         return None;
@@ -110,6 +112,9 @@ fn state_demand(state: &State, after: &dyn Fn(&str) -> Demand) -> Demand {
         // The end of the execution: its output is seen whole.
         None => Demand::All,
     };
+    if state.query_language == QueryLanguage::Jsonata {
+        return jsonata_state_demand(state, output, after);
+    }
     match &state.kind {
         Kind::Pass(pass) => {
             let before_output = through_output_path(state.output_path.as_ref(), output);
@@ -143,6 +148,57 @@ fn state_demand(state: &State, after: &dyn Fn(&str) -> Demand) -> Demand {
     }
 }
 
+/// A JSONata state's demand on its input (`$states.input`), given the demand on its output.
+fn jsonata_state_demand(state: &State, output: Demand, after: &dyn Fn(&str) -> Demand) -> Demand {
+    match &state.kind {
+        // Without Output, a Pass state's output is its input.
+        Kind::Pass(_) => match &state.output {
+            Some(payload) => payload_demand(payload, output),
+            None => output,
+        },
+        Kind::Choice(choice) => {
+            let outputs =
+                state.output.is_some() || choice.choices.iter().any(|rule| rule.output.is_some());
+            if outputs {
+                return Demand::All;
+            }
+            let mut demand = choice.default.as_deref().map_or_else(Demand::none, after);
+            for rule in &choice.choices {
+                demand = demand
+                    .union(after(&rule.next))
+                    .union(condition_reads(&rule.condition));
+            }
+            demand
+        }
+        Kind::Succeed => match &state.output {
+            Some(payload) => payload_reads(payload),
+            None => Demand::All,
+        },
+        Kind::Fail(fail) => text_reads(fail.error.as_ref()).union(text_reads(fail.cause.as_ref())),
+        _ => Demand::All,
+    }
+}
+
+/// What a payload reads of the input when only `output` of its value is observed.
+fn payload_demand(payload: &Payload, output: Demand) -> Demand {
+    match payload {
+        Payload::Jsonata(expression) => jsonata_reads(expression, output),
+        _ => payload_reads(payload),
+    }
+}
+
+/// What an expression reads of `$states.input` when only `output` of its value is observed.
+fn jsonata_reads(expression: &Jsonata, output: Demand) -> Demand {
+    let kept = match &output {
+        Demand::All => None,
+        Demand::Fields(fields) => Some(fields),
+    };
+    match expression.expression.fields_read("states", "input", kept) {
+        Some(fields) => Demand::Fields(fields),
+        None => Demand::All,
+    }
+}
+
 /// The demand on what a path reads: its first fields, or everything.
 fn path_reads(path: &Path) -> Demand {
     match path.root() {
@@ -169,6 +225,7 @@ fn payload_reads(payload: &Payload) -> Demand {
             demand.union(payload_reads(part))
         }),
         Payload::Path(path) => path_reads(path),
+        Payload::Jsonata(expression) => jsonata_reads(expression, Demand::All),
         Payload::Call(call) => call
             .paths()
             .into_iter()
@@ -195,12 +252,14 @@ fn condition_reads(condition: &Condition) -> Demand {
                 Operand::Value(_) | Operand::Timestamp(..) => demand,
             }
         }
+        Condition::Jsonata(expression) => payload_reads(expression),
     }
 }
 
 fn text_reads(text: Option<&Text>) -> Demand {
     match text {
         None | Some(Text::Literal(_)) => Demand::none(),
+        Some(Text::Jsonata(expression)) => jsonata_reads(expression, Demand::All),
         Some(Text::Path(path)) => path_reads(path),
         Some(Text::Call(call)) => call
             .paths()
@@ -273,6 +332,38 @@ mod tests {
                     .to_vec()
             )
         );
+    }
+
+    #[test]
+    fn jsonata_states_read_what_their_expressions_name() {
+        let w1 = include_str!("../../benches/data/w1-pass-chain-jsonata.json");
+        assert_eq!(
+            fields(w1),
+            Some(
+                ["detail", "id", "meta", "p1", "p2", "p4"]
+                    .map(String::from)
+                    .to_vec()
+            )
+        );
+        let choice = r#"{"QueryLanguage":"JSONata","StartAt":"C","States":{
+            "C":{"Type":"Choice","Choices":[{"Condition":"{% $states.input.n > 1 %}","Next":"Out"}],"Default":"Bad"},
+            "Out":{"Type":"Pass","Output":{"v":"{% $states.input.body.v %}"},"End":true},
+            "Bad":{"Type":"Fail","Error":"E","Cause":"{% $states.input.why %}"}}}"#;
+        assert_eq!(
+            fields(choice),
+            Some(["body", "n", "why"].map(String::from).to_vec())
+        );
+        // The input passed on whole, a function given all of it, or the context object.
+        for output in [
+            r#""{% $merge([$states.input, {'a': 1}]) %}""#,
+            r#""{% $keys($states.input) %}""#,
+            r#""{% $states.context.Execution.Input.a %}""#,
+        ] {
+            let definition = format!(
+                r#"{{"QueryLanguage":"JSONata","StartAt":"A","States":{{"A":{{"Type":"Pass","Output":{output},"End":true}}}}}}"#
+            );
+            assert_eq!(fields(&definition), None, "{output}");
+        }
     }
 
     #[test]

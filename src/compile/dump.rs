@@ -151,6 +151,9 @@ fn op_text(program: &Program, op: &Op) -> String {
                     Some(Tolerance::Path(path)) => {
                         text.push_str(&format!(" {label} {}", path.source()))
                     }
+                    Some(Tolerance::Jsonata(expression)) => {
+                        text.push_str(&format!(" {label} {expression:?}"))
+                    }
                     None => {}
                 }
             }
@@ -161,6 +164,8 @@ fn op_text(program: &Program, op: &Op) -> String {
             Wait::SecondsPath(path) => format!("wait seconds-path {}", path.source()),
             Wait::Timestamp(_, text) => format!("wait until {text}"),
             Wait::TimestampPath(path) => format!("wait timestamp-path {}", path.source()),
+            Wait::SecondsJsonata(expression) => format!("wait seconds {expression:?}"),
+            Wait::TimestampJsonata(expression) => format!("wait until {expression:?}"),
         },
         Op::ResultSelector(index) => format!("result-selector {}", payload(index)),
         Op::ResultPut(index) => format!("result-path {}", path(index)),
@@ -183,6 +188,8 @@ fn op_text(program: &Program, op: &Op) -> String {
             }
             text
         }
+        Op::Assign(index) => format!("assign {}", payload(index)),
+        Op::Output(index) => format!("output {}", payload(index)),
         Op::Next(id) => format!("next {}", name(id)),
         Op::NextChosen => "next chosen".into(),
         Op::End => "end".into(),
@@ -201,6 +208,7 @@ fn seconds_text(seconds: &Seconds) -> String {
     match seconds {
         Seconds::Literal(value) => value.to_string(),
         Seconds::Path(path) => path.source().to_string(),
+        Seconds::Jsonata(expression) => format!("{expression:?}"),
     }
 }
 
@@ -210,6 +218,7 @@ fn text_text(text: &Option<Text>) -> String {
         Some(Text::Literal(literal)) => format!("{literal:?}"),
         Some(Text::Path(path)) => path.source().to_string(),
         Some(Text::Call(call)) => call.display(),
+        Some(Text::Jsonata(expression)) => format!("{expression:?}"),
     }
 }
 
@@ -218,6 +227,7 @@ fn payload_text(payload: &Payload) -> String {
         Payload::Value(value) => value.to_string(),
         Payload::Path(path) => path.source().to_string(),
         Payload::Call(call) => call.display(),
+        Payload::Jsonata(expression) => format!("{expression:?}"),
         Payload::Array(parts) => format!(
             "[{}]",
             parts
@@ -267,5 +277,6 @@ fn condition_text(condition: &Condition) -> String {
             };
             format!("{} {} {}", variable.source(), operator.name(), operand)
         }
+        Condition::Jsonata(payload) => payload_text(payload),
     }
 }

@@ -78,6 +78,11 @@ pub enum Op {
     End,
     /// Fails the body with the Fail state's error and cause.
     Fail(Index),
+    /// Evaluates `Assign` (a payload) from the working value; the variables are set when
+    /// the state leaves.
+    Assign(Index),
+    /// Working value = a JSONata state's `Output` (a payload), from its input and result.
+    Output(Index),
 }
 
 const _: () = assert!(std::mem::size_of::<Op>() <= 12);
@@ -98,6 +103,9 @@ pub struct CatchCode {
     pub error_equals: Vec<String>,
     pub next: StateId,
     pub result_path: Option<ResultPath>,
+    /// `Assign` and (JSONata) `Output` payloads.
+    pub assign: Option<Index>,
+    pub output: Option<Index>,
 }
 
 /// What the VM needs to know about a state outside its op sequence.
@@ -112,6 +120,8 @@ pub struct StateCode {
     pub catch: Vec<CatchCode>,
     /// JSON pointer of the state in the definition.
     pub pointer: Box<str>,
+    /// The state uses JSONata (its errors are `States.QueryEvaluationError`).
+    pub jsonata: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -139,6 +149,8 @@ pub struct MapCode {
     /// this execution's history.
     pub distributed: bool,
     pub items_path: Option<Index>,
+    /// JSONata `Items` (a payload).
+    pub items: Option<Index>,
     pub item_selector: Option<Index>,
     pub max_concurrency: Option<Seconds>,
     pub tolerated_failure_count: Option<Tolerance>,
@@ -149,6 +161,9 @@ pub struct MapCode {
 pub struct ChoiceCode {
     pub rules: Vec<(Condition, StateId)>,
     pub default: Option<StateId>,
+    /// Per rule, then for the default: the `Assign` and `Output` payloads that apply when
+    /// it is taken.
+    pub extras: Vec<(Option<Index>, Option<Index>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -221,7 +236,7 @@ fn payload_bound(payload: &Payload) -> PayloadBound {
             bound.selections = 1;
             bound.exact = !matches!(path.root(), Root::Input);
         }
-        Payload::Call(_) => bound.exact = true,
+        Payload::Call(_) | Payload::Jsonata(_) => bound.exact = true,
         Payload::Array(parts) => {
             bound.fixed = 2 + parts.len().saturating_sub(1);
             for part in parts {
@@ -318,6 +333,7 @@ impl Compiler {
                 retry: Vec::new(),
                 catch: Vec::new(),
                 pointer: state.pointer.as_str().into(),
+                jsonata: state.query_language == asl::QueryLanguage::Jsonata,
             });
         }
         let id_of = |name: &str| -> StateId {
@@ -358,12 +374,17 @@ impl Compiler {
                     .item_selector
                     .clone()
                     .map(|payload| push(&mut self.program.payloads, payload));
+                let items = map
+                    .items
+                    .clone()
+                    .map(|payload| push(&mut self.program.payloads, payload));
                 Some(push(
                     &mut self.program.maps,
                     MapCode {
                         processor,
                         distributed: map.mode == asl::MapMode::Distributed,
                         items_path,
+                        items,
                         item_selector,
                         max_concurrency: map.max_concurrency.clone(),
                         tolerated_failure_count: map.tolerated_failure_count.clone(),
@@ -392,6 +413,7 @@ impl Compiler {
         let keeps_input = matches!(result_path, Some(ResultPath::Path(path)) if !path.is_whole())
             || matches!(result_path, Some(ResultPath::Discard));
 
+        let jsonata = state.query_language == asl::QueryLanguage::Jsonata;
         let entry = self.program.ops.len() as u32;
         self.program.ops.push(Op::Enter(id));
         let is_fail = matches!(state.kind, Kind::Fail(_));
@@ -435,7 +457,8 @@ impl Compiler {
                     self.program.ops.push(Op::Parameters(index, Source::Input));
                 }
                 (None, None) if has_result => {}
-                (None, None) => self.program.ops.push(if keeps_input {
+                // JSONata reads `$states.input` until the state leaves.
+                (None, None) => self.program.ops.push(if keeps_input || jsonata {
                     Op::CopyInput
                 } else {
                     Op::TakeInput
@@ -478,7 +501,29 @@ impl Compiler {
                     .map(|rule| (rule.condition.clone(), id_of(&rule.next)))
                     .collect();
                 let default = choice.default.as_deref().map(id_of);
-                let index = push(&mut self.program.choices, ChoiceCode { rules, default });
+                let mut extras: Vec<(Option<Index>, Option<Index>)> = Vec::new();
+                for (assign, output) in choice
+                    .choices
+                    .iter()
+                    .map(|rule| (&rule.assign, &rule.output))
+                    .chain([(&state.assign, &state.output)])
+                {
+                    let assign = assign
+                        .clone()
+                        .map(|payload| push(&mut self.program.payloads, payload));
+                    let output = output
+                        .clone()
+                        .map(|payload| push(&mut self.program.payloads, payload));
+                    extras.push((assign, output));
+                }
+                let index = push(
+                    &mut self.program.choices,
+                    ChoiceCode {
+                        rules,
+                        default,
+                        extras,
+                    },
+                );
                 self.program.ops.push(Op::Choice(index));
                 ends_with_choice = true;
             }
@@ -508,6 +553,18 @@ impl Compiler {
         if let Some(payload) = result_selector {
             let index = push(&mut self.program.payloads, payload.clone());
             self.program.ops.push(Op::ResultSelector(index));
+        }
+        // Assign reads the result (JSONPath `$`, JSONata `$states.result`); a Choice state's
+        // Assign and Output depend on the rule taken.
+        if !ends_with_choice {
+            if let Some(assign) = &state.assign {
+                let index = push(&mut self.program.payloads, assign.clone());
+                self.program.ops.push(Op::Assign(index));
+            }
+            if let Some(output) = &state.output {
+                let index = push(&mut self.program.payloads, output.clone());
+                self.program.ops.push(Op::Output(index));
+            }
         }
         match result_path {
             Some(ResultPath::Discard) => self.program.ops.push(Op::ResultDiscard),
@@ -566,6 +623,14 @@ impl Compiler {
                 error_equals: catcher.error_equals.clone(),
                 next: id_of(&catcher.next),
                 result_path: catcher.result_path.clone(),
+                assign: catcher
+                    .assign
+                    .clone()
+                    .map(|payload| push(&mut self.program.payloads, payload)),
+                output: catcher
+                    .output
+                    .clone()
+                    .map(|payload| push(&mut self.program.payloads, payload)),
             })
             .collect();
     }
@@ -584,6 +649,7 @@ fn program_uses_context(program: &Program) -> bool {
             Payload::Array(parts) => parts.iter().any(|part| payload_uses(part, path_uses)),
             Payload::Path(path) => path_uses(path),
             Payload::Call(call) => call.display().contains("$$"),
+            Payload::Jsonata(expression) => expression.reads_context,
         }
     }
     fn condition_uses(condition: &Condition, path_uses: &dyn Fn(&Path) -> bool) -> bool {
@@ -598,27 +664,54 @@ fn program_uses_context(program: &Program) -> bool {
                 path_uses(variable)
                     || matches!(operand, asl::Operand::Path(path) if path_uses(path))
             }
+            Condition::Jsonata(payload) => payload_uses(payload, path_uses),
         }
     }
     let text_uses = |text: &Option<Text>| match text {
         Some(Text::Path(path)) => path_uses(path),
         Some(Text::Call(call)) => call.display().contains("$$"),
+        Some(Text::Jsonata(expression)) => expression.reads_context,
         _ => false,
     };
-    let seconds_uses =
-        |seconds: &Option<Seconds>| matches!(seconds, Some(Seconds::Path(path)) if path_uses(path));
+    let seconds_uses = |seconds: &Option<Seconds>| match seconds {
+        Some(Seconds::Path(path)) => path_uses(path),
+        Some(Seconds::Jsonata(expression)) => expression.reads_context,
+        _ => false,
+    };
     program.paths.iter().any(path_uses)
-        || program.payloads.iter().any(|payload| payload_uses(payload, &path_uses))
-        || program.choices.iter().any(|choice| choice.rules.iter().any(|(rule, _)| condition_uses(rule, &path_uses)))
-        || program.fails.iter().any(|fail| text_uses(&fail.error) || text_uses(&fail.cause))
-        || program.tasks.iter().any(|task| seconds_uses(&task.timeout) || seconds_uses(&task.heartbeat))
+        || program
+            .payloads
+            .iter()
+            .any(|payload| payload_uses(payload, &path_uses))
+        || program.choices.iter().any(|choice| {
+            choice
+                .rules
+                .iter()
+                .any(|(rule, _)| condition_uses(rule, &path_uses))
+        })
+        || program
+            .fails
+            .iter()
+            .any(|fail| text_uses(&fail.error) || text_uses(&fail.cause))
+        || program
+            .tasks
+            .iter()
+            .any(|task| seconds_uses(&task.timeout) || seconds_uses(&task.heartbeat))
         || program.maps.iter().any(|map| {
-            let tolerance_uses = |tolerance: &Option<Tolerance>| matches!(tolerance, Some(Tolerance::Path(path)) if path_uses(path));
+            let tolerance_uses = |tolerance: &Option<Tolerance>| match tolerance {
+                Some(Tolerance::Path(path)) => path_uses(path),
+                Some(Tolerance::Jsonata(expression)) => expression.reads_context,
+                _ => false,
+            };
             seconds_uses(&map.max_concurrency)
                 || tolerance_uses(&map.tolerated_failure_count)
                 || tolerance_uses(&map.tolerated_failure_percentage)
         })
-        || program.waits.iter().any(|wait| {
-            matches!(wait, asl::Wait::SecondsPath(path) | asl::Wait::TimestampPath(path) if path_uses(path))
+        || program.waits.iter().any(|wait| match wait {
+            asl::Wait::SecondsPath(path) | asl::Wait::TimestampPath(path) => path_uses(path),
+            asl::Wait::SecondsJsonata(expression) | asl::Wait::TimestampJsonata(expression) => {
+                expression.reads_context
+            }
+            _ => false,
         })
 }

@@ -29,7 +29,7 @@ use std::sync::Arc;
 pub use parse::{from_slice, from_slice_keeping, from_str, Error, MAX_DEPTH};
 pub use write::{
     deeper_than, size, size_bound, string_size, to_string, to_string_pretty, to_vec, write_str,
-    write_to,
+    write_to, SizeMemo,
 };
 
 /// An immutable string. Cloning is O(1): strings of up to [`Str::INLINE`] bytes (most keys
@@ -369,6 +369,11 @@ impl Array {
     pub fn into_vec(self) -> Vec<Value> {
         self.0.to_vec()
     }
+
+    /// The address of the shared elements: equal for clones of one array.
+    pub(crate) fn identity(&self) -> usize {
+        Arc::as_ptr(&self.0) as *const Value as usize
+    }
 }
 
 impl Array {
@@ -461,6 +466,11 @@ impl Default for Map {
 impl Map {
     pub fn new() -> Map {
         Map(Arc::new([]))
+    }
+
+    /// The address of the shared pairs: equal for clones of one map.
+    pub(crate) fn identity(&self) -> usize {
+        Arc::as_ptr(&self.0) as *const (Str, Value) as usize
     }
 
     /// A map from pairs whose keys are known to be unique (the parser's and templates' case).
@@ -744,6 +754,15 @@ pub fn object<const N: usize>(pairs: [(&str, Value); N]) -> Value {
 }
 
 impl Value {
+    /// The identity of an array's or object's shared contents; `None` for other values.
+    pub(crate) fn identity(&self) -> Option<usize> {
+        match self {
+            Value::Array(items) => Some(items.identity()),
+            Value::Object(fields) => Some(fields.identity()),
+            _ => None,
+        }
+    }
+
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)
     }

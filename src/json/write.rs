@@ -166,6 +166,63 @@ pub fn deeper_than(value: &Value, limit: usize) -> bool {
     false
 }
 
+/// Sizes of containers measured before, by identity. Values passed from state to state share
+/// their containers (cloning a value shares them), so a memo lets each be measured once: a
+/// value's direct children that were measured before cost one lookup.
+///
+/// The memo keeps the containers it remembers alive, so no other container can take the
+/// address of one of them; it remembers the last [`SizeMemo::CAPACITY`] it measured.
+#[derive(Default)]
+pub struct SizeMemo {
+    entries: Vec<(Value, usize)>,
+    next: usize,
+}
+
+impl SizeMemo {
+    pub const CAPACITY: usize = 16;
+
+    /// The length of `value`'s compact JSON, as [`size`] gives it.
+    pub fn size(&mut self, value: &Value) -> usize {
+        match value {
+            Value::Array(items) => {
+                2 + items.len().saturating_sub(1)
+                    + items.iter().map(|item| self.child(item)).sum::<usize>()
+            }
+            Value::Object(fields) => {
+                2 + fields.len().saturating_sub(1)
+                    + fields
+                        .iter()
+                        .map(|(key, value)| string_size(key) + 1 + self.child(value))
+                        .sum::<usize>()
+            }
+            _ => size(value),
+        }
+    }
+
+    fn child(&mut self, value: &Value) -> usize {
+        let identity = match value {
+            Value::Array(items) if !items.is_empty() => items.identity(),
+            Value::Object(fields) if !fields.is_empty() => fields.identity(),
+            _ => return size(value),
+        };
+        if let Some((_, known)) = self
+            .entries
+            .iter()
+            .find(|(remembered, _)| remembered.identity() == Some(identity))
+        {
+            return *known;
+        }
+        let measured = size(value);
+        if self.entries.len() < Self::CAPACITY {
+            self.entries.push((value.clone(), measured));
+        } else {
+            self.entries[self.next] = (value.clone(), measured);
+            self.next = (self.next + 1) % Self::CAPACITY;
+        }
+        measured
+    }
+}
+
 /// How much larger than its source text a parsed value's compact JSON can be.
 ///
 /// Structure and strings never grow: whitespace is dropped and every escape prints at most as

@@ -12,7 +12,7 @@ use super::value::{
     boolean, deep_equal, Func, LambdaVal, Members, Obj, ObjBuilder, Val, CONS, KEEP_SINGLETON,
     OUTER_WRAPPER, SEQUENCE, TUPLE_STREAM,
 };
-use super::{Bindings, Env, Expression, Frame, JsonataError, Limits};
+use super::{Bindings, Env, Expression, Frame, JsonataError, Limits, Resolver};
 use crate::json::{Str, Value};
 
 pub(crate) type Result<T> = std::result::Result<T, JsonataError>;
@@ -24,6 +24,8 @@ const MAX_VALUE_DEPTH: u32 = 500;
 pub(crate) struct Evaluator<'a> {
     expr: &'a Expression,
     bindings: &'a Bindings,
+    /// Supplies variables the bindings lack, on demand.
+    resolver: Option<&'a Resolver<'a>>,
     depth: usize,
     max_depth: usize,
     stack_base: usize,
@@ -39,10 +41,11 @@ pub(crate) struct Evaluator<'a> {
     pub rng: Option<u64>,
 }
 
-pub(crate) fn run(
-    expr: &Expression,
+pub(crate) fn run<'a>(
+    expr: &'a Expression,
     input: Option<&Value>,
-    bindings: &Bindings,
+    bindings: &'a Bindings,
+    resolver: Option<&'a Resolver<'a>>,
     limits: &Limits,
 ) -> Result<Option<Value>> {
     let input = match input {
@@ -59,6 +62,7 @@ pub(crate) fn run(
     let mut ev = Evaluator {
         expr,
         bindings,
+        resolver,
         depth: 0,
         max_depth: limits.max_depth,
         stack_base: super::stack_address(),
@@ -138,6 +142,9 @@ impl<'a> Evaluator<'a> {
         }
         if let Some(v) = self.bindings.var(name) {
             return Val::from_json(v);
+        }
+        if let Some(v) = self.resolver.and_then(|resolve| resolve(name)) {
+            return Val::from_json(&v);
         }
         if let Some(f) = self.bindings.function(name) {
             return Val::Func(Rc::new(Func::Native(f)));

@@ -1572,7 +1572,12 @@ fn f_range<'a>(ev: &mut Evaluator<'a>, args: Vec<Val<'a>>, _: &Val<'a>, _: &Env<
         }
         out.push(num(start + step * i as f64));
     }
-    Ok(Val::array(out))
+    // One number is that number, as AWS's $range gives it; none is still an array.
+    Ok(if out.len() == 1 {
+        Val::seq(out)
+    } else {
+        Val::array(out)
+    })
 }
 
 fn f_hash<'a>(_: &mut Evaluator<'a>, args: Vec<Val<'a>>, _: &Val<'a>, _: &Env<'a>) -> R<'a> {

@@ -25,8 +25,10 @@ mod functions;
 mod lexer;
 mod numfmt;
 mod parser;
+mod reads;
 mod regex;
 mod signature;
+mod simple;
 mod value;
 
 #[cfg(test)]
@@ -46,6 +48,8 @@ pub struct Expression {
     root: ast::Node,
     /// Parent-operator slot labels, by slot.
     labels: Vec<Str>,
+    /// The direct form, for the expressions that have one (see `simple.rs`).
+    simple: Option<simple::Simple>,
 }
 
 impl std::fmt::Debug for Expression {
@@ -69,6 +73,7 @@ pub fn compile(source: &str) -> Result<Expression, JsonataError> {
         .map_err(|_| JsonataError::new("U1001", None, None))?
         .map_err(JsonataError::finish)?;
     Ok(Expression {
+        simple: simple::lower(&parsed.root),
         root: parsed.root,
         labels: parsed.labels,
     })
@@ -203,9 +208,35 @@ impl Expression {
         bindings: &Bindings,
         limits: &Limits,
     ) -> Result<Option<Value>, JsonataError> {
-        eval::run(self, input, bindings, limits).map_err(JsonataError::finish)
+        if let Some(simple) = &self.simple {
+            if let Ok(value) = simple::evaluate(simple, bindings, None) {
+                return Ok(value);
+            }
+        }
+        eval::run(self, input, bindings, None, limits).map_err(JsonataError::finish)
+    }
+
+    /// Evaluates with explicit limits; a variable neither the expression nor `bindings`
+    /// binds is asked of `resolver` (give it the name without `$`), so a host can supply
+    /// variables on demand instead of binding them all up front.
+    pub fn evaluate_resolving(
+        &self,
+        input: Option<&Value>,
+        bindings: &Bindings,
+        resolver: &Resolver<'_>,
+        limits: &Limits,
+    ) -> Result<Option<Value>, JsonataError> {
+        if let Some(simple) = &self.simple {
+            if let Ok(value) = simple::evaluate(simple, bindings, Some(resolver)) {
+                return Ok(value);
+            }
+        }
+        eval::run(self, input, bindings, Some(resolver), limits).map_err(JsonataError::finish)
     }
 }
+
+/// Supplies the value of a variable by name (without `$`), or `None` when it is not set.
+pub type Resolver<'a> = dyn Fn(&str) -> Option<Value> + 'a;
 
 /// A scope of variables during evaluation.
 pub(crate) struct Frame<'a> {

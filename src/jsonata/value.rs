@@ -135,6 +135,10 @@ impl<'a> Obj<'a> {
     }
 }
 
+/// Up to this many keys, an object's keys are searched one by one: comparing short keys is
+/// cheaper than hashing them.
+const LINEAR_KEYS: usize = 24;
+
 /// Builds an object key by key, keeping the first position of a key that is set twice.
 pub(crate) struct ObjBuilder<'a> {
     pairs: Vec<(Str, Val<'a>)>,
@@ -150,13 +154,13 @@ impl<'a> ObjBuilder<'a> {
     }
 
     pub fn insert(&mut self, key: Str, value: Val<'a>) {
-        if self.pairs.len() < 8 && self.index.is_empty() {
+        if self.pairs.len() < LINEAR_KEYS && self.index.is_empty() {
             if let Some(slot) = self.pairs.iter_mut().find(|(k, _)| *k == key) {
                 slot.1 = value;
                 return;
             }
             self.pairs.push((key, value));
-            if self.pairs.len() == 8 {
+            if self.pairs.len() == LINEAR_KEYS {
                 for (i, (k, _)) in self.pairs.iter().enumerate() {
                     self.index.insert(k.clone(), i);
                 }
@@ -176,7 +180,7 @@ impl<'a> ObjBuilder<'a> {
         if let Some(pos) = self.pairs.iter().position(|(k, _)| k.as_str() == key) {
             self.pairs.remove(pos);
             self.index.clear();
-            if self.pairs.len() >= 8 {
+            if self.pairs.len() >= LINEAR_KEYS {
                 for (i, (k, _)) in self.pairs.iter().enumerate() {
                     self.index.insert(k.clone(), i);
                 }
@@ -447,10 +451,20 @@ impl<'a> Val<'a> {
                     .collect(),
             ),
             Val::Obj(o) => {
+                // A key given twice keeps its last value; few keys are compared one by one.
                 let mut seen = std::collections::HashSet::new();
+                let mut seen_few: Vec<&Str> = Vec::new();
+                let linear = o.pairs.len() <= LINEAR_KEYS;
                 let mut pairs: Vec<(Str, Value)> = Vec::with_capacity(o.pairs.len());
                 for (k, v) in o.pairs.iter().rev() {
-                    if !seen.insert(k.clone()) {
+                    let repeated = if linear {
+                        let repeated = seen_few.contains(&k);
+                        seen_few.push(k);
+                        repeated
+                    } else {
+                        !seen.insert(k.clone())
+                    };
+                    if repeated {
                         continue;
                     }
                     let value = match v {

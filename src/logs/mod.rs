@@ -14,113 +14,18 @@
 //! `parameters` are JSON texts in strings, cut at [`MAX_PAYLOAD_BYTES`] of escaped text and
 //! then flagged `"truncated": true` in `inputDetails`/`outputDetails`.
 
-use std::fmt;
-use std::str::FromStr;
-
 use crate::json::{self, Map, Value};
 use crate::vm::HistoryEvent;
 
+pub use crate::vm::history::{includes, LogLevel};
+
+pub mod sink;
 #[cfg(test)]
 mod tests;
 
 /// The most escaped text an `input`, `output` or `parameters` string carries: 248 KiB, which
 /// keeps a record under CloudWatch Logs' 256 KiB event limit. Longer texts are cut.
 pub const MAX_PAYLOAD_BYTES: usize = 248 * 1024;
-
-/// Which events are logged, as the state machine's `loggingConfiguration.level` says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogLevel {
-    /// Every event.
-    All,
-    /// Failures, aborts and time-outs of the execution, its states and its tasks.
-    Error,
-    /// The execution's own failure, time-out or abort.
-    Fatal,
-    /// Nothing.
-    Off,
-}
-
-impl LogLevel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LogLevel::All => "ALL",
-            LogLevel::Error => "ERROR",
-            LogLevel::Fatal => "FATAL",
-            LogLevel::Off => "OFF",
-        }
-    }
-
-    /// Whether events of `event_type` are logged at this level.
-    pub fn includes(self, event_type: &str) -> bool {
-        includes(self, event_type)
-    }
-}
-
-impl FromStr for LogLevel {
-    type Err = String;
-
-    /// Reads `ALL`, `ERROR`, `FATAL` or `OFF`, in any case.
-    fn from_str(text: &str) -> Result<LogLevel, String> {
-        let level = [
-            LogLevel::All,
-            LogLevel::Error,
-            LogLevel::Fatal,
-            LogLevel::Off,
-        ]
-        .into_iter()
-        .find(|level| level.as_str().eq_ignore_ascii_case(text.trim()));
-        level
-            .ok_or_else(|| format!("unknown log level {text:?}: expected ALL, ERROR, FATAL or OFF"))
-    }
-}
-
-impl fmt::Display for LogLevel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The events logged at `FATAL` (and at every level that logs anything).
-const FATAL_EVENTS: [&str; 3] = ["ExecutionAborted", "ExecutionFailed", "ExecutionTimedOut"];
-
-/// The events logged at `ERROR`, in byte order for the binary search.
-const ERROR_EVENTS: [&str; 25] = [
-    "ActivityFailed",
-    "ActivityScheduleFailed",
-    "ActivityTimedOut",
-    "ExecutionAborted",
-    "ExecutionFailed",
-    "ExecutionTimedOut",
-    "FailStateEntered",
-    "LambdaFunctionFailed",
-    "LambdaFunctionScheduleFailed",
-    "LambdaFunctionStartFailed",
-    "LambdaFunctionTimedOut",
-    "MapIterationAborted",
-    "MapIterationFailed",
-    "MapRunAborted",
-    "MapRunFailed",
-    "MapStateAborted",
-    "MapStateFailed",
-    "ParallelStateAborted",
-    "ParallelStateFailed",
-    "TaskFailed",
-    "TaskStartFailed",
-    "TaskStateAborted",
-    "TaskSubmitFailed",
-    "TaskTimedOut",
-    "WaitStateAborted",
-];
-
-/// Whether events of `event_type` are logged at `level`.
-pub fn includes(level: LogLevel, event_type: &str) -> bool {
-    match level {
-        LogLevel::All => true,
-        LogLevel::Off => false,
-        LogLevel::Fatal => FATAL_EVENTS.contains(&event_type),
-        LogLevel::Error => ERROR_EVENTS.binary_search(&event_type).is_ok(),
-    }
-}
 
 /// What is logged: the level, and whether payloads (`input`, `output`, a Task's
 /// `parameters`) are part of the records.

@@ -1,7 +1,7 @@
 use super::*;
 use crate::json;
 use crate::json::Value;
-use crate::vm::history::io_details;
+use crate::vm::history::{io_details, ERROR_EVENTS, FATAL_EVENTS};
 
 const ARN: &str =
     "arn:aws:states:us-east-1:123456789012:express:SM:run:0f1e2d3c-0000-4000-8000-000000000000";

@@ -1,4 +1,6 @@
-//! Native Rust closures as Task resources, looked up by the exact `Resource` ARN.
+//! Native Rust closures as Task resources, looked up by the exact `Resource` ARN: ones that
+//! answer at once, and asynchronous ones that start work answering later through a [`Reply`]
+//! (and send heartbeats meanwhile, for Task states with `HeartbeatSeconds`).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -6,10 +8,21 @@ use std::panic::{self, AssertUnwindSafe};
 
 use crate::json::Value;
 
-use super::{Fault, TaskCall, TaskHandler};
+use super::{invoke_blocking, Dispatch, Fault, Reply, ReplyTo, TaskCall, TaskHandler};
 
 /// A native task: receives the effective parameters and returns the task result or a fault.
 pub type NativeFn = Box<dyn Fn(&Value) -> Result<Value, Fault> + Send + Sync>;
+
+/// An asynchronous native task: receives the effective parameters and the [`Reply`] to
+/// answer through. It must not block: it starts the work (a thread, a task on a runtime)
+/// and returns; the work sends its heartbeats and result through the reply.
+pub type NativeAsyncFn = Box<dyn Fn(&Value, Reply) + Send + Sync>;
+
+/// A registered closure.
+enum Native {
+    Sync(NativeFn),
+    Async(NativeAsyncFn),
+}
 
 /// Task handlers written in Rust, keyed by resource ARN.
 ///
@@ -18,7 +31,7 @@ pub type NativeFn = Box<dyn Fn(&Value) -> Result<Value, Fault> + Send + Sync>;
 /// the cause, as a crashed function would, instead of unwinding through the engine.
 #[derive(Default)]
 pub struct NativeHandlers {
-    handlers: HashMap<String, NativeFn>,
+    handlers: HashMap<String, Native>,
 }
 
 impl NativeHandlers {
@@ -40,7 +53,38 @@ impl NativeHandlers {
     where
         F: Fn(&Value) -> Result<Value, Fault> + Send + Sync + 'static,
     {
-        self.handlers.insert(resource.into(), Box::new(handler));
+        self.handlers
+            .insert(resource.into(), Native::Sync(Box::new(handler)));
+        self
+    }
+
+    /// Adds (or replaces) an asynchronous closure serving `resource`; builder style. See
+    /// [`insert_async`](Self::insert_async).
+    pub fn register_async<F>(mut self, resource: impl Into<String>, handler: F) -> NativeHandlers
+    where
+        F: Fn(&Value, Reply) + Send + Sync + 'static,
+    {
+        self.insert_async(resource, handler);
+        self
+    }
+
+    /// Adds (or replaces) an asynchronous closure serving `resource`. The closure is called
+    /// on the driver's thread with the parameters and the [`Reply`] to answer through; it
+    /// starts the work and returns at once. The execution waits meanwhile without holding
+    /// its worker; the work may call [`Reply::heartbeat`] (or beat through
+    /// [`Reply::heartbeats`] from elsewhere) to keep a Task state with `HeartbeatSeconds`
+    /// alive, and ends with [`Reply::send`]. A reply dropped unsent fails the task with
+    /// `States.TaskFailed`.
+    pub fn insert_async<F>(
+        &mut self,
+        resource: impl Into<String>,
+        handler: F,
+    ) -> &mut NativeHandlers
+    where
+        F: Fn(&Value, Reply) + Send + Sync + 'static,
+    {
+        self.handlers
+            .insert(resource.into(), Native::Async(Box::new(handler)));
         self
     }
 
@@ -61,23 +105,43 @@ impl NativeHandlers {
 
 impl TaskHandler for NativeHandlers {
     fn invoke(&self, call: &TaskCall<'_>) -> Option<Result<Value, Fault>> {
-        let handler = self.handlers.get(call.resource)?;
-        let outcome = panic::catch_unwind(AssertUnwindSafe(|| handler(call.parameters)));
-        Some(outcome.unwrap_or_else(|payload| {
-            let message = payload
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-                .unwrap_or("no message");
-            Err(Fault::new(
-                "States.TaskFailed",
-                format!(
-                    "The native handler for '{}' panicked: {message}",
-                    call.resource
-                ),
-            ))
-        }))
+        match self.handlers.get(call.resource)? {
+            Native::Sync(handler) => {
+                let outcome = panic::catch_unwind(AssertUnwindSafe(|| handler(call.parameters)));
+                Some(outcome.unwrap_or_else(|payload| Err(panicked(call.resource, &*payload))))
+            }
+            Native::Async(_) => invoke_blocking(self, call),
+        }
     }
+
+    fn dispatch(&self, call: &TaskCall<'_>, reply: &ReplyTo<'_>) -> Option<Dispatch> {
+        match self.handlers.get(call.resource)? {
+            Native::Sync(_) => self.invoke(call).map(Dispatch::Ready),
+            Native::Async(handler) => {
+                let answer = reply.reply();
+                let started =
+                    panic::catch_unwind(AssertUnwindSafe(|| handler(call.parameters, answer)));
+                Some(match started {
+                    Ok(()) => Dispatch::Started,
+                    // The reply dropped in the unwinding sent a fault nobody waits for.
+                    Err(payload) => Dispatch::Ready(Err(panicked(call.resource, &*payload))),
+                })
+            }
+        }
+    }
+}
+
+/// The fault of a native handler that panicked.
+fn panicked(resource: &str, payload: &(dyn std::any::Any + Send)) -> Fault {
+    let message = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message");
+    Fault::new(
+        "States.TaskFailed",
+        format!("The native handler for '{resource}' panicked: {message}"),
+    )
 }
 
 impl fmt::Debug for NativeHandlers {

@@ -85,6 +85,14 @@ fn describe() {
         "Events consumed and not yet acknowledged downstream"
     );
     describe_gauge!(CONSUMER_LAG, "Messages behind the end of the partition");
+    describe_counter!(
+        crate::logs::sink::LOG_RECORDS,
+        "Log records written to their destination"
+    );
+    describe_counter!(
+        crate::logs::sink::LOG_RECORDS_DROPPED,
+        "Log records lost, by reason: full (the sink was behind) or failed (the destination refused them)"
+    );
 }
 
 /// The HTTP listener: `/metrics` (Prometheus text), `/healthz` (the process is up) and

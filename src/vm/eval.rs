@@ -2,20 +2,67 @@
 //! texts, against a `Scope` of input, context object and variables.
 
 use std::cell::OnceCell;
+use std::sync::OnceLock;
 
 use crate::json;
 
 use crate::json::{Map as JsonMap, Value};
 
-use crate::asl::{Condition, Operand, Operator, Payload, Text};
+use super::Vars;
+use crate::asl::{Condition, Jsonata, Operand, Operator, Payload, Text};
+use crate::jsonata;
 use crate::path::{Path, Roots};
 use crate::time;
 
-/// What paths read: the effective input, and the context object — built only when asked
-/// for, or handed in ready.
+/// An evaluation failure: the ASL error name and the message AWS puts after the state
+/// prefix of its cause.
+#[derive(Debug)]
+pub(crate) struct EvalError {
+    pub name: &'static str,
+    pub message: String,
+    /// The field whose expression failed (`Output/total`), as EvaluationFailed events name it.
+    pub location: Option<std::sync::Arc<str>>,
+}
+
+impl EvalError {
+    pub fn query(message: String) -> EvalError {
+        EvalError {
+            name: "States.QueryEvaluationError",
+            message,
+            location: None,
+        }
+    }
+
+    /// A failure of the expression of `expression`'s field.
+    pub fn at(expression: &Jsonata, message: String) -> EvalError {
+        EvalError {
+            location: Some(expression.field.clone()),
+            ..EvalError::query(message)
+        }
+    }
+}
+
+impl From<String> for EvalError {
+    fn from(message: String) -> EvalError {
+        EvalError {
+            name: "States.Runtime",
+            message,
+            location: None,
+        }
+    }
+}
+
+/// What paths and expressions read: the value `$` stands for, the context object (built only
+/// when asked for, or handed in ready), the variables in scope, and for JSONata the parts of
+/// `$states`.
 pub(crate) struct Scope<'a> {
     pub input: &'a Value,
     context: Context<'a>,
+    vars: Option<Vars<'a>>,
+    /// `$states.input`, `$states.result`, `$states.errorOutput`.
+    states_input: Option<&'a Value>,
+    result: Option<&'a Value>,
+    error_output: Option<&'a Value>,
 }
 
 enum Context<'a> {
@@ -28,6 +75,10 @@ impl<'a> Scope<'a> {
         Scope {
             input,
             context: Context::Lazy(OnceCell::new(), make_context),
+            vars: None,
+            states_input: None,
+            result: None,
+            error_output: None,
         }
     }
 
@@ -36,7 +87,49 @@ impl<'a> Scope<'a> {
         Scope {
             input,
             context: Context::Ready(context),
+            vars: None,
+            states_input: None,
+            result: None,
+            error_output: None,
         }
+    }
+
+    /// The variables paths and expressions can read.
+    pub fn vars(mut self, vars: Vars<'a>) -> Scope<'a> {
+        self.vars = Some(vars);
+        self
+    }
+
+    /// `$states.input`, and `$states.result` when there is one.
+    pub fn states(mut self, input: &'a Value, result: Option<&'a Value>) -> Scope<'a> {
+        self.states_input = Some(input);
+        self.result = result;
+        self
+    }
+
+    /// `$states.errorOutput`.
+    pub fn error_output(mut self, error_output: &'a Value) -> Scope<'a> {
+        self.error_output = Some(error_output);
+        self
+    }
+
+    /// The `$states` object of a JSONata expression.
+    fn states_value(&self, with_context: bool) -> Value {
+        let mut fields: Vec<(json::Str, Value)> = Vec::with_capacity(4);
+        fields.push((
+            "input".into(),
+            self.states_input.unwrap_or(self.input).clone(),
+        ));
+        if let Some(result) = self.result {
+            fields.push(("result".into(), result.clone()));
+        }
+        if let Some(error_output) = self.error_output {
+            fields.push(("errorOutput".into(), error_output.clone()));
+        }
+        if with_context {
+            fields.push(("context".into(), self.context().clone()));
+        }
+        Value::Object(JsonMap::from_unique(fields))
     }
 }
 
@@ -52,14 +145,51 @@ impl Roots for Scope<'_> {
         }
     }
 
-    fn variable(&self, _name: &str) -> Option<&Value> {
-        None
+    fn variable(&self, name: &str) -> Option<&Value> {
+        self.vars.and_then(|vars| vars.get(name))
     }
 }
 
-/// Builds a payload template (Parameters, ResultSelector, ItemSelector). The error is the
-/// cause text of the `States.Runtime` failure AWS reports.
-pub(crate) fn build(payload: &Payload, scope: &Scope<'_>) -> Result<Value, String> {
+/// The bindings every state expression starts from: none (variables come from the scope).
+fn bindings() -> &'static jsonata::Bindings {
+    static BINDINGS: OnceLock<jsonata::Bindings> = OnceLock::new();
+    BINDINGS.get_or_init(jsonata::Bindings::new)
+}
+
+/// Evaluates a JSONata expression of a state field; no result is an error, as in AWS.
+pub(crate) fn jsonata(expression: &Jsonata, scope: &Scope<'_>) -> Result<Value, EvalError> {
+    let states: OnceCell<Value> = OnceCell::new();
+    let resolve = |name: &str| -> Option<Value> {
+        if name == "states" {
+            let value = states.get_or_init(|| scope.states_value(expression.reads_context));
+            return Some(value.clone());
+        }
+        scope.vars.and_then(|vars| vars.get(name)).cloned()
+    };
+    let input = scope.states_input.unwrap_or(scope.input);
+    let limits = jsonata::Limits::default();
+    match expression
+        .expression
+        .evaluate_resolving(Some(input), bindings(), &resolve, &limits)
+    {
+        Ok(Some(value)) => Ok(value),
+        Ok(None) => Err(EvalError::at(
+            expression,
+            format!(
+                "The JSONata expression '{}' specified for the field '{}' returned nothing (undefined).",
+                expression.source, expression.field
+            ),
+        )),
+        Err(err) => Err(EvalError::at(expression, format!(
+            "The JSONata expression '{}' specified for the field '{}' threw an error during evaluation: {err}",
+            expression.source, expression.field
+        ))),
+    }
+}
+
+/// Builds a payload template (Parameters, ResultSelector, ItemSelector, Arguments, Output,
+/// Assign).
+pub(crate) fn build(payload: &Payload, scope: &Scope<'_>) -> Result<Value, EvalError> {
     match payload {
         Payload::Value(value) => Ok(value.clone()),
         Payload::Object(entries) => {
@@ -82,8 +212,9 @@ pub(crate) fn build(payload: &Payload, scope: &Scope<'_>) -> Result<Value, Strin
         Payload::Path(path) => path
             .resolve(scope)
             .map(|value| value.into_owned())
-            .map_err(|err| err.to_string()),
-        Payload::Call(call) => call.eval(scope).map_err(|err| err.to_string()),
+            .map_err(|err| err.to_string().into()),
+        Payload::Call(call) => call.eval(scope).map_err(|err| err.to_string().into()),
+        Payload::Jsonata(expression) => jsonata(expression, scope),
     }
 }
 
@@ -91,6 +222,7 @@ pub(crate) fn build(payload: &Payload, scope: &Scope<'_>) -> Result<Value, Strin
 fn select_field(path: &Path, key: &str, scope: &Scope<'_>) -> Result<Value, String> {
     match path.resolve(scope) {
         Ok(value) => Ok(value.into_owned()),
+        Err(err) if matches!(path.root(), crate::path::Root::Variable(_)) => Err(err.to_string()),
         Err(_) => {
             let root = match path.root() {
                 crate::path::Root::Context => scope.context(),
@@ -105,8 +237,30 @@ fn select_field(path: &Path, key: &str, scope: &Scope<'_>) -> Result<Value, Stri
     }
 }
 
+/// The JSON type name AWS's messages use.
+pub(crate) fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// A JSONata expression's result that is not of the type its field needs.
+pub(crate) fn unexpected(expression: &Jsonata, expected: &str, value: &Value) -> EvalError {
+    EvalError::at(expression, format!(
+        "The JSONata expression '{}' specified for the field '{}' returned an unexpected result type. Expected '{expected}', but was '{}' for value: {value}",
+        expression.source,
+        expression.field,
+        type_name(value)
+    ))
+}
+
 /// Evaluates a Fail state's Error or Cause.
-pub(crate) fn text(text: &Text, scope: &Scope<'_>) -> Result<String, String> {
+pub(crate) fn text(text: &Text, scope: &Scope<'_>) -> Result<String, EvalError> {
     let value = match text {
         Text::Literal(literal) => return Ok(literal.clone()),
         Text::Path(path) => path
@@ -114,6 +268,7 @@ pub(crate) fn text(text: &Text, scope: &Scope<'_>) -> Result<String, String> {
             .map(|value| value.into_owned())
             .map_err(|err| err.to_string())?,
         Text::Call(call) => call.eval(scope).map_err(|err| err.to_string())?,
+        Text::Jsonata(expression) => jsonata(expression, scope)?,
     };
     Ok(match value {
         Value::String(text) => text.to_string(),
@@ -122,7 +277,7 @@ pub(crate) fn text(text: &Text, scope: &Scope<'_>) -> Result<String, String> {
 }
 
 /// Evaluates a Choice condition. A comparison whose types do not fit is false.
-pub(crate) fn condition(condition: &Condition, scope: &Scope<'_>) -> Result<bool, String> {
+pub(crate) fn condition(condition: &Condition, scope: &Scope<'_>) -> Result<bool, EvalError> {
     match condition {
         Condition::And(rules) => {
             for rule in rules {
@@ -145,7 +300,16 @@ pub(crate) fn condition(condition: &Condition, scope: &Scope<'_>) -> Result<bool
             variable,
             operator,
             operand,
-        } => compare(variable, *operator, operand, scope),
+        } => Ok(compare(variable, *operator, operand, scope)?),
+        Condition::Jsonata(payload) => match build(payload, scope)? {
+            Value::Bool(flag) => Ok(flag),
+            other => match payload {
+                Payload::Jsonata(expression) => Err(unexpected(expression, "boolean", &other)),
+                _ => Err(EvalError::query(format!(
+                    "The Condition field must be a boolean, but was: {other}"
+                ))),
+            },
+        },
     }
 }
 

@@ -21,9 +21,9 @@ use crate::asl::{self, ResultPath, Seconds, Tolerance};
 use crate::compile::{Body, Index, Op, Program, Source, StateId};
 use crate::json::size as payload_size;
 use crate::tasks::Fault;
-use eval::Scope;
-pub use history::HistoryEvent;
+use eval::{EvalError, Scope};
 use history::{error_details, io_details, resource_kind, state_event_types, ResourceKind};
+pub use history::{HistoryEvent, LogLevel};
 
 /// The identity of an execution, as its context object and history show it.
 #[derive(Debug, Clone)]
@@ -65,33 +65,61 @@ impl ExecutionInfo {
     /// executions never show it.
     pub fn arn(&self) -> String {
         let machine = &self.machine;
-        format!(
-            "arn:aws:states:{}:{}:express:{}:{}:{}",
-            machine.region,
-            machine.account,
-            machine.name,
-            self.name,
-            execution_id(&self.name, self.start_ms)
-        )
+        let parts = [
+            "arn:aws:states:",
+            &machine.region,
+            ":",
+            &machine.account,
+            ":express:",
+            &machine.name,
+            ":",
+            &self.name,
+            ":",
+        ];
+        let mut arn =
+            String::with_capacity(parts.iter().map(|part| part.len()).sum::<usize>() + 36);
+        for part in parts {
+            arn.push_str(part);
+        }
+        write_execution_id(&mut arn, &self.name, self.start_ms);
+        arn
     }
 }
 
 /// A stable id for the execution ARN's last part, derived from its name and start.
 fn execution_id(name: &str, start_ms: i64) -> String {
+    let mut id = String::with_capacity(36);
+    write_execution_id(&mut id, name, start_ms);
+    id
+}
+
+/// Appends the id, in the layout of a version 4 UUID. Written digit by digit: the log sink
+/// makes an ARN for each execution it logs, and `format!` with padded hex cost more than
+/// the rest of the ARN (about 4,000 instructions, callgrind).
+fn write_execution_id(out: &mut String, name: &str, start_ms: i64) {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in name.bytes().chain(start_ms.to_le_bytes()) {
         hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
     }
     let high = hash;
     let low = hash.rotate_left(29).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    format!(
-        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-        high >> 32,
-        (high >> 16) & 0xffff,
-        high & 0x0fff,
-        0x8000 | (low >> 48) & 0x3fff,
-        low & 0xffff_ffff_ffff
-    )
+    push_hex(out, high >> 32, 8);
+    out.push('-');
+    push_hex(out, (high >> 16) & 0xffff, 4);
+    out.push_str("-4");
+    push_hex(out, high & 0x0fff, 3);
+    out.push('-');
+    push_hex(out, 0x8000 | (low >> 48) & 0x3fff, 4);
+    out.push('-');
+    push_hex(out, low & 0xffff_ffff_ffff, 12);
+}
+
+/// Appends the low `digits` hex digits of `value`, zero-padded.
+fn push_hex(out: &mut String, value: u64, digits: u32) {
+    for digit in (0..digits).rev() {
+        let nibble = (value >> (digit * 4)) & 0xf;
+        out.push(char::from(b"0123456789abcdef"[nibble as usize]));
+    }
 }
 
 /// Limits an execution runs under.
@@ -104,6 +132,12 @@ pub struct Limits {
     pub max_duration_ms: Option<u64>,
     /// Whether history events are kept (their ids are counted either way).
     pub record_history: bool,
+    /// Which of them are kept: those of the event types this log level logs. An event left
+    /// out costs no more than one with history off: its details are never made.
+    pub history_level: LogLevel,
+    /// Header names (besides `Authorization`) whose values an HTTP Task's parameters never
+    /// show in the history.
+    pub secret_headers: Arc<[String]>,
 }
 
 impl Default for Limits {
@@ -112,6 +146,8 @@ impl Default for Limits {
             max_payload_bytes: 262_144,
             max_duration_ms: Some(300_000),
             record_history: false,
+            history_level: LogLevel::All,
+            secret_headers: Arc::from(Vec::new()),
         }
     }
 }
@@ -161,6 +197,17 @@ pub struct Ticket {
     sequence: u32,
 }
 
+impl Ticket {
+    /// A ticket that names no request: what an invocation outside any execution answers to.
+    pub fn detached() -> Ticket {
+        Ticket {
+            frame: u32::MAX,
+            generation: 0,
+            sequence: 0,
+        }
+    }
+}
+
 /// A Task state's request to invoke its resource.
 #[derive(Debug, Clone)]
 pub struct TaskRequest<'p> {
@@ -172,6 +219,10 @@ pub struct TaskRequest<'p> {
     pub invocation: u32,
     /// When the task times out (`TimeoutSeconds`), on the caller's clock.
     pub deadline_ms: Option<i64>,
+    /// The longest the task may go without a heartbeat (`HeartbeatSeconds`), in milliseconds
+    /// of the caller's clock. The heartbeat timer starts when the task is requested; each
+    /// [`Execution::heartbeat_task`] starts it again.
+    pub heartbeat_ms: Option<u64>,
 }
 
 /// Why a frame is not runnable.
@@ -182,8 +233,50 @@ enum Parked {
     Task {
         sequence: u32,
         deadline: Option<i64>,
+        heartbeat: Option<HeartbeatTimer>,
     },
     Children,
+}
+
+/// The heartbeat timer of a task that has `HeartbeatSeconds`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct HeartbeatTimer {
+    /// When the task times out unless a heartbeat comes first, on the caller's clock.
+    due: i64,
+    /// `HeartbeatSeconds` in milliseconds.
+    period: i64,
+}
+
+/// Which of a task's timers ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expiry {
+    /// `TimeoutSeconds`.
+    Timeout,
+    /// `HeartbeatSeconds` passed without a heartbeat.
+    Heartbeat,
+}
+
+impl Parked {
+    /// The timer of a task parked here that runs out first, and when: `TimeoutSeconds` wins a
+    /// tie.
+    fn task_expiry(&self) -> Option<(i64, Expiry)> {
+        let Parked::Task {
+            deadline,
+            heartbeat,
+            ..
+        } = *self
+        else {
+            return None;
+        };
+        match (deadline, heartbeat) {
+            (Some(deadline), Some(timer)) if timer.due < deadline => {
+                Some((timer.due, Expiry::Heartbeat))
+            }
+            (Some(deadline), _) => Some((deadline, Expiry::Timeout)),
+            (None, Some(timer)) => Some((timer.due, Expiry::Heartbeat)),
+            (None, None) => None,
+        }
+    }
 }
 
 /// A thread of control: the top level, a Parallel branch or a Map iteration.
@@ -223,7 +316,36 @@ struct Frame {
     /// In a frame that runs a DISTRIBUTED Map iteration: the last event id of that child
     /// execution (its ExecutionStarted is 1).
     child_events: u64,
+    /// The variables this frame's scope holds (a branch or iteration also reads its
+    /// ancestors').
+    vars: Vec<(json::Str, Value)>,
+    /// Values the current state assigns, set when it leaves.
+    pending: Vec<(json::Str, Value)>,
 }
+
+/// The variables a frame can read: its own scope's, then its ancestors'.
+#[derive(Clone, Copy)]
+pub(crate) struct Vars<'a> {
+    frames: &'a [Frame],
+    frame: u32,
+}
+
+impl<'a> Vars<'a> {
+    pub(crate) fn get(&self, name: &str) -> Option<&'a Value> {
+        let mut at = Some(self.frame);
+        while let Some(index) = at {
+            let frame = &self.frames[index as usize];
+            if let Some((_, value)) = frame.vars.iter().find(|(key, _)| key.as_str() == name) {
+                return Some(value);
+            }
+            at = frame.parent.map(|(parent, _)| parent);
+        }
+        None
+    }
+}
+
+/// Most bytes the values one state assigns may take (AWS: 256 KiB).
+const MAX_ASSIGN_BYTES: usize = 262_144;
 
 /// The `Frame::history` of frames whose events are this execution's.
 const MAIN_HISTORY: u32 = u32::MAX;
@@ -285,6 +407,9 @@ pub struct Execution<'p> {
     /// (an engine error whose cause may quote the input, a payload near the size limit); its
     /// outcome must not be used: it is run again on the whole input.
     tainted: std::cell::Cell<bool>,
+    /// Sizes of the containers measured so far, so that the parts a state passes on from its
+    /// input are not measured again.
+    sizes: crate::json::SizeMemo,
 }
 
 /// How a state run alone ended (AWS TestState's `status`).
@@ -321,6 +446,11 @@ pub struct SingleState {
     pub retry: Option<(usize, f64)>,
     /// The catcher that caught the error.
     pub catch_index: Option<usize>,
+    /// The variables in the state's scope when it ended: those it was given
+    /// ([`Execution::with_variables`]) with what its `Assign` (or its catcher's) set.
+    pub variables: Vec<(json::Str, Value)>,
+    /// Fields of the context object given to the state ([`Execution::with_context`]).
+    context: Option<Value>,
 }
 
 impl SingleState {
@@ -399,6 +529,41 @@ impl<'p> Execution<'p> {
         execution
     }
 
+    /// Gives a state run alone ([`for_state`](Self::for_state)) variables in its scope, as
+    /// TestState's `variables` does: `$name` reads them in paths and expressions. Call it
+    /// before the first `run`; it does nothing to other executions.
+    pub fn with_variables<I>(mut self, variables: I) -> Execution<'p>
+    where
+        I: IntoIterator<Item = (json::Str, Value)>,
+    {
+        let Some(single) = self.single.as_deref_mut() else {
+            return self;
+        };
+        let Some(root) = self.frames.first_mut() else {
+            return self;
+        };
+        for (name, value) in variables {
+            match root.vars.iter_mut().find(|(key, _)| *key == name) {
+                Some(slot) => slot.1 = value,
+                None => root.vars.push((name, value)),
+            }
+        }
+        single.variables = root.vars.clone();
+        self
+    }
+
+    /// Gives a state run alone ([`for_state`](Self::for_state)) fields of its context object,
+    /// as TestState's `context` does: `$$` and `$states.context` read the object the
+    /// execution would build with these fields put over it (objects merged field by field,
+    /// anything else replaced), e.g. `{"Execution": {"Id": "…"}, "Task": {"Token": "…"}}`.
+    /// It does nothing to other executions.
+    pub fn with_context(mut self, context: Value) -> Execution<'p> {
+        if let Some(single) = self.single.as_deref_mut() {
+            single.context = Some(context);
+        }
+        self
+    }
+
     /// What a state run alone did ([`for_state`](Self::for_state)).
     pub fn single_state(&self) -> Option<&SingleState> {
         self.single.as_deref()
@@ -452,6 +617,7 @@ impl<'p> Execution<'p> {
             single: None,
             projected,
             tainted: std::cell::Cell::new(false),
+            sizes: crate::json::SizeMemo::default(),
         };
         let machine = Arc::clone(&execution.info.machine);
         execution.event(
@@ -551,17 +717,21 @@ impl<'p> Execution<'p> {
         if !frame.live || frame.generation != ticket.generation {
             return;
         }
-        let deadline = match frame.parked {
-            Parked::Task { sequence, deadline } if sequence == ticket.sequence => deadline,
+        let parked = frame.parked;
+        match parked {
+            Parked::Task { sequence, .. } if sequence == ticket.sequence => {}
             _ => return,
-        };
+        }
         let f = ticket.frame;
         self.frames[f as usize].parked = Parked::No;
         let resource = self.current_resource(f);
-        if deadline.is_some_and(|deadline| self.now > deadline) {
-            self.task_timed_out(f, resource);
-            self.resume_if_runnable(f);
-            return;
+        // A result that comes after a timer ran out is too late: the task timed out.
+        if let Some((at, expiry)) = parked.task_expiry() {
+            if self.now > at {
+                self.task_timed_out(f, resource, expiry);
+                self.resume_if_runnable(f);
+                return;
+            }
         }
         match result {
             Ok(value) => {
@@ -616,6 +786,30 @@ impl<'p> Execution<'p> {
             }
         }
         self.queue.push_front(f);
+    }
+
+    /// Takes a heartbeat of a task request: its `HeartbeatSeconds` timer starts again. A
+    /// heartbeat of a stale ticket (the task ended, timed out or was aborted), of a task
+    /// without `HeartbeatSeconds`, or one that comes after the timer ran out is ignored.
+    pub fn heartbeat_task(&mut self, ticket: Ticket, now_ms: i64) {
+        self.now = self.now.max(now_ms);
+        let now = self.now;
+        let Some(frame) = self.frames.get_mut(ticket.frame as usize) else {
+            return;
+        };
+        if !frame.live || frame.generation != ticket.generation {
+            return;
+        }
+        if let Parked::Task {
+            sequence,
+            heartbeat: Some(timer),
+            ..
+        } = &mut frame.parked
+        {
+            if *sequence == ticket.sequence && now <= timer.due {
+                timer.due = now.saturating_add(timer.period);
+            }
+        }
     }
 
     /// The history recorded so far (empty unless `Limits::record_history`).
@@ -680,6 +874,8 @@ impl<'p> Execution<'p> {
             task_sequence: 0,
             history,
             child_events: 1,
+            vars: Vec::new(),
+            pending: Vec::new(),
         };
         let index = match self.free.pop() {
             Some(index) => {
@@ -735,13 +931,16 @@ impl<'p> Execution<'p> {
                     self.frames[index].parked = Parked::No;
                     self.queue.push_back(index as u32);
                 }
-                Parked::Task {
-                    deadline: Some(deadline),
-                    ..
-                } if deadline <= self.now => {
+                parked @ Parked::Task { .. } => {
+                    let Some((at, expiry)) = parked.task_expiry() else {
+                        continue;
+                    };
+                    if at > self.now {
+                        continue;
+                    }
                     self.frames[index].parked = Parked::No;
                     let resource = self.current_resource(index as u32);
-                    self.task_timed_out(index as u32, resource);
+                    self.task_timed_out(index as u32, resource, expiry);
                     self.resume_if_runnable(index as u32);
                 }
                 _ => {}
@@ -754,10 +953,10 @@ impl<'p> Execution<'p> {
         for frame in self.frames.iter().filter(|frame| frame.live) {
             let at = match frame.parked {
                 Parked::Timer(at) => at,
-                Parked::Task {
-                    deadline: Some(deadline),
-                    ..
-                } => deadline,
+                parked @ Parked::Task { .. } => match parked.task_expiry() {
+                    Some((at, _)) => at,
+                    None => continue,
+                },
                 _ => continue,
             };
             wake = Some(wake.map_or(at, |wake: i64| wake.min(at)));
@@ -803,9 +1002,10 @@ impl<'p> Execution<'p> {
         let id = self.next_event;
         let previous = match frame {
             Some(frame) => std::mem::replace(&mut self.frames[frame as usize].last_event, id),
-            None => self.history.last().map_or(0, |event| event.id),
+            // The event before it in this execution's own history, kept or not.
+            None => id - 1,
         };
-        if self.limits.record_history {
+        if self.keeps(event_type) {
             self.history.push(HistoryEvent {
                 id,
                 previous_event_id: previous,
@@ -815,6 +1015,12 @@ impl<'p> Execution<'p> {
             });
         }
         id
+    }
+
+    /// Whether events of `event_type` are kept in the history.
+    #[inline]
+    fn keeps(&self, event_type: &str) -> bool {
+        self.limits.record_history && self.limits.history_level.includes(event_type)
     }
 
     // ----- the run loop -----
@@ -913,10 +1119,21 @@ impl<'p> Execution<'p> {
                     Err(fault) => Flow::Fault(fault),
                 },
                 Op::Fail(index) => self.fail_state(f, index),
+                Op::Assign(index) => self.assign(f, index, true),
+                Op::Output(index) => {
+                    let built = self.in_result_scope(f, |scope| {
+                        eval::build(&program.payloads[index as usize], scope)
+                    });
+                    self.set_built(f, index, usize::MAX, built)
+                }
             };
             if let (Some(single), Flow::Continue) = (self.single.as_deref_mut(), &flow) {
                 let work = &self.frames[f as usize].work;
+                let jsonata = program.state(self.frames[f as usize].state).jsonata;
                 match program.ops[pc as usize] {
+                    // A JSONata state's stages are its input, `Arguments` and its result.
+                    Op::Parameters(..) if jsonata => single.record("afterArguments", work),
+                    _ if jsonata => {}
                     Op::TakeInput | Op::CopyInput | Op::InputPath(_) | Op::InputNull => {
                         single.record("afterInputPath", work)
                     }
@@ -1037,18 +1254,44 @@ impl<'p> Execution<'p> {
             ));
         }
         let (_, exited) = state_event_types(code.type_name);
+        let pending = std::mem::take(&mut self.frames[f as usize].pending);
         if code.type_name != "Fail" {
             let name = &code.name;
             self.event(
                 Some(f),
                 exited,
                 |output: &Value| {
-                    io_details("stateExitedEventDetails", Some(name), "output", output)
+                    let mut details =
+                        io_details("stateExitedEventDetails", Some(name), "output", output);
+                    if !pending.is_empty() {
+                        let mut assigned: Vec<(json::Str, Value)> = pending
+                            .iter()
+                            .map(|(name, value)| (name.clone(), Value::from(value.to_string())))
+                            .collect();
+                        assigned.sort_by(|a, b| a.0.cmp(&b.0));
+                        assigned.dedup_by(|a, b| a.0 == b.0);
+                        let exited = &mut details["stateExitedEventDetails"];
+                        exited["assignedVariables"] = Value::Object(JsonMap::from_unique(assigned));
+                        exited["assignedVariablesDetails"] = json!({"truncated": false});
+                    }
+                    details
                 },
                 &output,
             );
         }
-        self.frames[f as usize].work = output;
+        let frame = &mut self.frames[f as usize];
+        for (name, value) in pending {
+            match frame.vars.iter_mut().find(|(key, _)| *key == name) {
+                Some(slot) => slot.1 = value,
+                None => frame.vars.push((name, value)),
+            }
+        }
+        frame.work = output;
+        if frame.parent.is_none() {
+            if let Some(single) = self.single.as_deref_mut() {
+                single.variables.clone_from(&frame.vars);
+            }
+        }
         Ok(())
     }
 
@@ -1064,8 +1307,41 @@ impl<'p> Execution<'p> {
         )
     }
 
+    /// A failed evaluation as the fault AWS reports, its cause prefixed with the state.
+    fn eval_fault(&mut self, f: u32, err: EvalError) -> Fault {
+        let mut fault = self.runtime_fault(f, err.message);
+        fault.error = Some(err.name.to_string());
+        if err.name == "States.QueryEvaluationError" {
+            let state = &self.program.state(self.frames[f as usize].state).name;
+            let mut details = vec![
+                (
+                    "cause",
+                    Value::from(fault.cause.clone().unwrap_or_default()),
+                ),
+                ("error", Value::from(err.name)),
+            ];
+            if let Some(location) = &err.location {
+                details.push(("location", Value::from(location.as_ref())));
+            }
+            details.push(("state", Value::from(state.as_ref())));
+            let details = Value::Object(JsonMap::from_unique(
+                details
+                    .into_iter()
+                    .map(|(key, value)| (key.into(), value))
+                    .collect(),
+            ));
+            self.event(
+                Some(f),
+                "EvaluationFailed",
+                |details: &Value| json!({"evaluationFailedEventDetails": details.clone()}),
+                &details,
+            );
+        }
+        fault
+    }
+
     /// Runs `body` with a scope over frame `f`'s raw input or working value; the context
-    /// object is built only if a path reads it.
+    /// object is built only if a path reads it. JSONata's `$states.input` is the raw input.
     fn in_scope<R>(&self, f: u32, from_input: bool, body: impl FnOnce(&Scope<'_>) -> R) -> R {
         let frame = &self.frames[f as usize];
         let make = || self.context(f);
@@ -1076,8 +1352,66 @@ impl<'p> Execution<'p> {
                 &frame.work
             },
             &make,
-        );
+        )
+        .vars(self.vars(f))
+        .states(&frame.input, None);
         body(&scope)
+    }
+
+    /// A scope over the working value as a state's result: JSONPath `$` and JSONata
+    /// `$states.result` are the working value, `$states.input` the raw input.
+    fn in_result_scope<R>(&self, f: u32, body: impl FnOnce(&Scope<'_>) -> R) -> R {
+        let frame = &self.frames[f as usize];
+        let make = || self.context(f);
+        let scope = Scope::new(&frame.work, &make)
+            .vars(self.vars(f))
+            .states(&frame.input, Some(&frame.work));
+        body(&scope)
+    }
+
+    fn vars(&self, f: u32) -> Vars<'_> {
+        Vars {
+            frames: &self.frames,
+            frame: f,
+        }
+    }
+
+    /// Evaluates an `Assign` payload; its values are set when the state leaves.
+    fn assign(&mut self, f: u32, index: Index, as_result: bool) -> Flow {
+        let payload = &self.program.payloads[index as usize];
+        let built = if as_result {
+            self.in_result_scope(f, |scope| eval::build(payload, scope))
+        } else {
+            self.in_scope(f, false, |scope| eval::build(payload, scope))
+        };
+        match built {
+            Ok(value) => match self.set_pending(f, value) {
+                Ok(()) => Flow::Continue,
+                Err(fault) => Flow::Fault(fault),
+            },
+            Err(err) => Flow::Fault(self.eval_fault(f, err)),
+        }
+    }
+
+    fn set_pending(&mut self, f: u32, assigned: Value) -> Result<(), Fault> {
+        let Value::Object(fields) = assigned else {
+            return Ok(());
+        };
+        if payload_size(&Value::Object(fields.clone())) > MAX_ASSIGN_BYTES {
+            let name = &self.program.state(self.frames[f as usize].state).name;
+            return Err(Fault::new(
+                "States.DataLimitExceeded",
+                format!("The state/task '{name}' assigned variables with a size exceeding the maximum number of bytes service limit."),
+            ));
+        }
+        let frame = &mut self.frames[f as usize];
+        for (name, value) in fields.iter() {
+            match frame.pending.iter_mut().find(|(key, _)| key == name) {
+                Some(slot) => slot.1 = value.clone(),
+                None => frame.pending.push((name.clone(), value.clone())),
+            }
+        }
+        Ok(())
     }
 
     /// The context object as a path sees it from frame `f`.
@@ -1085,7 +1419,7 @@ impl<'p> Execution<'p> {
         let frame = &self.frames[f as usize];
         let code = self.program.state(frame.state);
         use crate::json::object;
-        object([
+        let context = object([
             (
                 "Execution",
                 object([
@@ -1118,7 +1452,15 @@ impl<'p> Execution<'p> {
                     ("Name", Value::from(self.info.machine.name.as_str())),
                 ]),
             ),
-        ])
+        ]);
+        match self
+            .single
+            .as_deref()
+            .and_then(|single| single.context.as_ref())
+        {
+            Some(given) => overlay(context, given),
+            None => context,
+        }
     }
 
     fn select_into_work(&mut self, f: u32, path: &crate::path::Path, from_input: bool) -> Flow {
@@ -1159,13 +1501,13 @@ impl<'p> Execution<'p> {
         let built = {
             let frame = &self.frames[f as usize];
             let make = || self.context(f);
-            let scope = Scope::new(&frame.input, &make);
+            let scope = Scope::new(&frame.input, &make).vars(self.vars(f));
             match path.resolve(&scope) {
                 Ok(selected) => {
-                    let scope = Scope::new(selected.as_ref(), &make);
+                    let scope = Scope::new(selected.as_ref(), &make).vars(self.vars(f));
                     eval::build(&self.program.payloads[index as usize], &scope)
                 }
-                Err(err) => Err(err.to_string()),
+                Err(err) => Err(err.to_string().into()),
             }
         };
         let source_bound = match path.root() {
@@ -1175,26 +1517,29 @@ impl<'p> Execution<'p> {
         self.set_built(f, index, source_bound, built)
     }
 
+    /// Makes a built payload the working value; its size bound comes from the payload's bound
+    /// over a source of `source_bound` bytes, or is measured (`usize::MAX`: no cheap bound).
     fn set_built(
         &mut self,
         f: u32,
         index: Index,
         source_bound: usize,
-        built: Result<Value, String>,
+        built: Result<Value, EvalError>,
     ) -> Flow {
         match built {
             Ok(value) => {
                 let bound = self.program.payload_bounds[index as usize];
-                let frame = &mut self.frames[f as usize];
-                frame.work_bound = if bound.exact || source_bound == usize::MAX {
-                    payload_size(&value)
+                let work_bound = if bound.exact || source_bound == usize::MAX {
+                    self.sizes.size(&value)
                 } else {
                     bound.with_source(source_bound)
                 };
+                let frame = &mut self.frames[f as usize];
+                frame.work_bound = work_bound;
                 frame.work = value;
                 Flow::Continue
             }
-            Err(message) => Flow::Fault(self.runtime_fault(f, message)),
+            Err(err) => Flow::Fault(self.eval_fault(f, err)),
         }
     }
 
@@ -1202,10 +1547,10 @@ impl<'p> Execution<'p> {
         let choice = &self.program.choices[index as usize];
         let chosen = self.in_scope(f, false, |scope| {
             let mut chosen = Ok(None);
-            for (rule, next) in &choice.rules {
+            for (position, (rule, next)) in choice.rules.iter().enumerate() {
                 match eval::condition(rule, scope) {
                     Ok(true) => {
-                        chosen = Ok(Some(*next));
+                        chosen = Ok(Some((position, *next)));
                         break;
                     }
                     Ok(false) => {}
@@ -1218,14 +1563,14 @@ impl<'p> Execution<'p> {
             chosen
         });
         match chosen {
-            Ok(Some(next)) => {
+            Ok(Some((position, next))) => {
                 self.frames[f as usize].chosen = next;
-                Flow::Continue
+                self.choice_extras(f, choice.extras.get(position).copied())
             }
             Ok(None) => match choice.default {
                 Some(default) => {
                     self.frames[f as usize].chosen = default;
-                    Flow::Continue
+                    self.choice_extras(f, choice.extras.last().copied())
                 }
                 None => {
                     let name = &self.program.state(self.frames[f as usize].state).name;
@@ -1238,7 +1583,28 @@ impl<'p> Execution<'p> {
                     ))
                 }
             },
-            Err(message) => Flow::Fault(self.runtime_fault(f, message)),
+            Err(err) => Flow::Fault(self.eval_fault(f, err)),
+        }
+    }
+
+    /// The `Assign` and `Output` of the Choice rule (or default) taken.
+    fn choice_extras(&mut self, f: u32, extras: Option<(Option<Index>, Option<Index>)>) -> Flow {
+        let Some((assign, output)) = extras else {
+            return Flow::Continue;
+        };
+        if let Some(assign) = assign {
+            if let Flow::Fault(fault) = self.assign(f, assign, false) {
+                return Flow::Fault(fault);
+            }
+        }
+        match output {
+            Some(output) => {
+                let built = self.in_scope(f, false, |scope| {
+                    eval::build(&self.program.payloads[output as usize], scope)
+                });
+                self.set_built(f, output, usize::MAX, built)
+            }
+            None => Flow::Continue,
         }
     }
 
@@ -1263,7 +1629,7 @@ impl<'p> Execution<'p> {
                 self.finish_frame(f, Err(fault));
                 Flow::Park
             }
-            Err(message) => Flow::Fault(self.runtime_fault(f, message)),
+            Err(err) => Flow::Fault(self.eval_fault(f, err)),
         }
     }
 
@@ -1271,7 +1637,30 @@ impl<'p> Execution<'p> {
 
     fn wait(&mut self, f: u32, index: Index) -> Flow {
         let wait = &self.program.waits[index as usize];
-        let until = match wait {
+        let until: Result<i64, EvalError> = match wait {
+            asl::Wait::SecondsJsonata(expression) => {
+                match self.in_scope(f, false, |scope| eval::jsonata(expression, scope)) {
+                    Ok(value) => match value.as_i64() {
+                        Some(seconds) if seconds >= 0 => {
+                            Ok(self.now.saturating_add(seconds.saturating_mul(1000)))
+                        }
+                        _ => Err(eval::unexpected(expression, "integer", &value)),
+                    },
+                    Err(err) => Err(err),
+                }
+            }
+            asl::Wait::TimestampJsonata(expression) => {
+                match self.in_scope(f, false, |scope| eval::jsonata(expression, scope)) {
+                    Ok(value) => match value.as_str().and_then(crate::time::parse_timestamp) {
+                        Some(timestamp) => Ok(timestamp.epoch_millis()),
+                        None => Err(EvalError::at(expression, format!(
+                            "The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time format string: {}",
+                            plain(&value)
+                        ))),
+                    },
+                    Err(err) => Err(err),
+                }
+            }
             asl::Wait::Seconds(seconds) => Ok(self
                 .now
                 .saturating_add((*seconds as i64).saturating_mul(1000))),
@@ -1283,7 +1672,8 @@ impl<'p> Execution<'p> {
                     Err(_) => Err(format!(
                         "The SecondsPath parameter does not reference an input value: {}",
                         path.source()
-                    )),
+                    )
+                    .into()),
                     Ok(value) => match value.as_i64() {
                         Some(seconds) if seconds >= 0 => {
                             Ok(self.now.saturating_add(seconds.saturating_mul(1000)))
@@ -1292,27 +1682,29 @@ impl<'p> Execution<'p> {
                             "The SecondsPath parameter cannot be parsed as a long value: {} == {}",
                             path.source(),
                             plain(&value)
-                        )),
+                        )
+                        .into()),
                     },
                 }
             }
             asl::Wait::TimestampPath(path) => {
                 match self.in_scope(f, false, |scope| path.resolve(scope).map(|value| value.into_owned())) {
-                    Err(_) => Err(format!("The TimestampPath parameter does not reference an input value: {}", path.source())),
+                    Err(_) => Err(format!("The TimestampPath parameter does not reference an input value: {}", path.source()).into()),
                     Ok(value) => match value.as_str().and_then(crate::time::parse_timestamp) {
                         Some(timestamp) => Ok(timestamp.epoch_millis()),
                         None => Err(format!(
                             "The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: {} == {}",
                             path.source(),
                             plain(&value)
-                        )),
+                        )
+                        .into()),
                     },
                 }
             }
         };
         let until = match until {
             Ok(until) => until,
-            Err(message) => return Flow::Fault(self.runtime_fault(f, message)),
+            Err(err) => return Flow::Fault(self.eval_fault(f, err)),
         };
         // AWS refuses delays past what a signed 32-bit count of seconds can hold.
         if until.saturating_sub(self.now) / 1000 > i64::from(i32::MAX) {
@@ -1342,7 +1734,14 @@ impl<'p> Execution<'p> {
                 path.resolve(scope).map(|value| value.into_owned())
             })
             .map_err(|err| self.runtime_fault(f, err))?;
-        read(&value).ok_or_else(|| {
+        // A variable holding a number as text is read as that number.
+        let number_text = match (&value, path.root()) {
+            (Value::String(text), crate::path::Root::Variable(_)) => {
+                crate::json::from_str(text).ok().filter(Value::is_number)
+            }
+            _ => None,
+        };
+        read(number_text.as_ref().unwrap_or(&value)).ok_or_else(|| {
             self.runtime_fault(
                 f,
                 format!(
@@ -1354,10 +1753,31 @@ impl<'p> Execution<'p> {
         })
     }
 
-    fn seconds(&self, f: u32, seconds: &Seconds, field: &str) -> Result<u64, Fault> {
+    fn seconds(&mut self, f: u32, seconds: &Seconds, field: &str) -> Result<u64, Fault> {
         match seconds {
             Seconds::Literal(value) => Ok(*value),
             Seconds::Path(path) => self.number_at(f, path, field, "integer", Value::as_u64),
+            Seconds::Jsonata(expression) => {
+                self.jsonata_number(f, expression, "integer", Value::as_u64)
+            }
+        }
+    }
+
+    /// A number a JSONata expression gives; `read` converts it.
+    fn jsonata_number<T>(
+        &mut self,
+        f: u32,
+        expression: &asl::Jsonata,
+        kind: &str,
+        read: impl Fn(&Value) -> Option<T>,
+    ) -> Result<T, Fault> {
+        let value = match self.in_scope(f, false, |scope| eval::jsonata(expression, scope)) {
+            Ok(value) => value,
+            Err(err) => return Err(self.eval_fault(f, err)),
+        };
+        match read(&value) {
+            Some(number) => Ok(number),
+            None => Err(self.eval_fault(f, eval::unexpected(expression, kind, &value))),
         }
     }
 
@@ -1372,6 +1792,15 @@ impl<'p> Execution<'p> {
             .transpose()
         {
             Ok(timeout) => timeout,
+            Err(fault) => return Flow::Fault(fault),
+        };
+        let heartbeat = match task
+            .heartbeat
+            .as_ref()
+            .map(|seconds| self.seconds(f, seconds, "HeartbeatSeconds"))
+            .transpose()
+        {
+            Ok(heartbeat) => heartbeat,
             Err(fault) => return Flow::Fault(fault),
         };
         let state = self.frames[f as usize].state;
@@ -1415,10 +1844,18 @@ impl<'p> Execution<'p> {
                 resource_type,
                 resource: short,
             } => {
+                // Secret header values of an HTTP Task never reach the history.
+                let secrets = (resource == crate::tasks::http::RESOURCE
+                    && self.limits.record_history)
+                    .then(|| Arc::clone(&self.limits.secret_headers));
                 self.event(
                     Some(f),
                     "TaskScheduled",
                     |parameters: &Value| {
+                        let parameters = match &secrets {
+                            Some(secrets) => &crate::tasks::http::redact(parameters, secrets),
+                            None => parameters,
+                        };
                         let mut details = json!({"taskScheduledEventDetails": {
                             "parameters": parameters,
                             "region": "us-east-1",
@@ -1428,6 +1865,10 @@ impl<'p> Execution<'p> {
                         if let Some(timeout) = timeout {
                             details["taskScheduledEventDetails"]["timeoutInSeconds"] =
                                 json!(timeout);
+                        }
+                        if let Some(heartbeat) = heartbeat {
+                            details["taskScheduledEventDetails"]["heartbeatInSeconds"] =
+                                json!(heartbeat);
                         }
                         details
                     },
@@ -1444,9 +1885,17 @@ impl<'p> Execution<'p> {
             self.now
                 .saturating_add((seconds as i64).saturating_mul(1000))
         });
+        let heartbeat_ms = heartbeat.map(|seconds| seconds.saturating_mul(1000));
         frame.parked = Parked::Task {
             sequence: frame.task_sequence,
             deadline,
+            heartbeat: heartbeat_ms.map(|ms| {
+                let period = ms.min(i64::MAX as u64) as i64;
+                HeartbeatTimer {
+                    due: self.now.saturating_add(period),
+                    period,
+                }
+            }),
         };
         let ticket = Ticket {
             frame: f,
@@ -1460,11 +1909,16 @@ impl<'p> Execution<'p> {
             parameters,
             invocation,
             deadline_ms: deadline,
+            heartbeat_ms,
         });
         Flow::Park
     }
 
-    fn task_timed_out(&mut self, f: u32, resource: &str) {
+    /// Fails a task whose `TimeoutSeconds` ran out, or that went `HeartbeatSeconds` without a
+    /// heartbeat. Both are `States.Timeout` in the history and to the caller, as AWS records
+    /// them; a heartbeat time-out is also matched by `States.HeartbeatTimeout`
+    /// ([`matches_error`]).
+    fn task_timed_out(&mut self, f: u32, resource: &str, expiry: Expiry) {
         let fault = Fault {
             error: Some("States.Timeout".into()),
             cause: None,
@@ -1483,7 +1937,7 @@ impl<'p> Execution<'p> {
             &Value::Null,
         );
         self.frames[f as usize].pc = self.frames[f as usize].retry_pc + 1;
-        self.on_fault(f, fault);
+        self.handle_fault(f, fault, expiry == Expiry::Heartbeat);
     }
 
     // ----- Parallel and Map -----
@@ -1525,7 +1979,7 @@ impl<'p> Execution<'p> {
         Flow::Park
     }
 
-    fn tolerance(&self, f: u32, tolerance: &Tolerance, field: &str) -> Result<f64, Fault> {
+    fn tolerance(&mut self, f: u32, tolerance: &Tolerance, field: &str) -> Result<f64, Fault> {
         match tolerance {
             Tolerance::Literal(value) => Ok(*value),
             Tolerance::Path(path) if field == "ToleratedFailureCount" => {
@@ -1538,6 +1992,17 @@ impl<'p> Execution<'p> {
                     .as_f64()
                     .filter(|percentage| (0.0..=100.0).contains(percentage))
             }),
+            Tolerance::Jsonata(expression) if field == "ToleratedFailureCount" => self
+                .jsonata_number(f, expression, "integer", |value| {
+                    value.as_u64().map(|count| count as f64)
+                }),
+            Tolerance::Jsonata(expression) => {
+                self.jsonata_number(f, expression, "number", |value| {
+                    value
+                        .as_f64()
+                        .filter(|percentage| (0.0..=100.0).contains(percentage))
+                })
+            }
         }
     }
 
@@ -1555,10 +2020,33 @@ impl<'p> Execution<'p> {
                     Err(err) => return Flow::Fault(self.runtime_fault(f, err)),
                 }
             }
-            None => self.frames[f as usize].work.clone(),
+            None => match map.items {
+                Some(items) => {
+                    let payload = &program.payloads[items as usize];
+                    match self.in_scope(f, false, |scope| eval::build(payload, scope)) {
+                        Ok(value @ Value::Array(_)) => value,
+                        Ok(other) => {
+                            let err = match payload {
+                                asl::Payload::Jsonata(expression) => {
+                                    eval::unexpected(expression, "array", &other)
+                                }
+                                _ => EvalError::query(format!(
+                                    "Map state input must be an array but was: {other}"
+                                )),
+                            };
+                            return Flow::Fault(self.map_items_fault(f, err));
+                        }
+                        Err(err) => return Flow::Fault(self.map_items_fault(f, err)),
+                    }
+                }
+                None => self.frames[f as usize].work.clone(),
+            },
         };
         let Value::Array(items) = items else {
             let message = format!("Map state input must be an array but was: {}", items);
+            if program.state(self.frames[f as usize].state).jsonata {
+                return Flow::Fault(self.map_items_fault(f, EvalError::query(message)));
+            }
             return Flow::Fault(self.runtime_fault(f, message));
         };
         let max_concurrency = match map
@@ -1644,6 +2132,18 @@ impl<'p> Execution<'p> {
         Flow::Park
     }
 
+    /// A JSONata Map state's items that could not be read: the map fails before it starts.
+    fn map_items_fault(&mut self, f: u32, err: EvalError) -> Fault {
+        let fault = self.eval_fault(f, err);
+        self.event(
+            Some(f),
+            "MapStateFailed",
+            |_: &Value| json!({}),
+            &Value::Null,
+        );
+        fault
+    }
+
     /// Starts Map iterations while MaxConcurrency allows.
     fn start_iterations(&mut self, f: u32, map_index: Index) -> Result<(), Fault> {
         let program: &'p Program = self.program;
@@ -1676,7 +2176,9 @@ impl<'p> Execution<'p> {
                                     ("Value", item.clone()),
                                 ]),
                             )]);
-                            let scope = Scope::with_context(&frame.work, context);
+                            let scope = Scope::with_context(&frame.work, context)
+                                .vars(self.vars(f))
+                                .states(&frame.input, None);
                             eval::build(&program.payloads[selector as usize], &scope)
                         } else {
                             self.in_scope(f, false, |scope| {
@@ -1684,7 +2186,7 @@ impl<'p> Execution<'p> {
                             })
                         }
                     };
-                    let input = built.map_err(|message| self.runtime_fault(f, message))?;
+                    let input = built.map_err(|err| self.eval_fault(f, err))?;
                     let bound = payload_size(&input);
                     (input, bound)
                 }
@@ -1853,7 +2355,7 @@ impl<'p> Execution<'p> {
     fn map_run_started(&mut self, f: u32) {
         // The details borrow the execution's identity, so they are made before the event,
         // and only when they are kept.
-        let details = if self.limits.record_history {
+        let details = if self.keeps("MapRunStarted") {
             let info = &self.info;
             let machine = &info.machine;
             let frame = &self.frames[f as usize];
@@ -1883,7 +2385,7 @@ impl<'p> Execution<'p> {
         let code = self.program.state(frame.state);
         code.retry
             .iter()
-            .position(|retrier| matches_error(&retrier.error_equals, error))
+            .position(|retrier| matches_error(&retrier.error_equals, error, false))
             .is_some_and(|position| {
                 frame.retries.get(position).copied().unwrap_or(0)
                     < code.retry[position].max_attempts
@@ -1904,18 +2406,26 @@ impl<'p> Execution<'p> {
     /// Applies the current state's Retry and Catch to a fault, or ends the frame with it.
     /// It never queues the frame: a caller outside the run loop uses `resume_if_runnable`.
     fn on_fault(&mut self, f: u32, fault: Fault) {
+        self.handle_fault(f, fault, false);
+    }
+
+    /// Retries, catches or passes on a state's error; `heartbeat` says the error is a task's
+    /// heartbeat time-out, which `States.HeartbeatTimeout` matches too.
+    fn handle_fault(&mut self, f: u32, fault: Fault, heartbeat: bool) {
         let program: &'p Program = self.program;
         let error = fault.error.as_deref().unwrap_or("");
         if error == "States.Runtime" {
             self.finish_execution(Err(fault));
             return;
         }
+        // What the failed attempt assigned is dropped.
+        self.frames[f as usize].pending.clear();
         let state = self.frames[f as usize].state;
         let code = program.state(state);
         if let Some(position) = code
             .retry
             .iter()
-            .position(|retrier| matches_error(&retrier.error_equals, error))
+            .position(|retrier| matches_error(&retrier.error_equals, error, heartbeat))
         {
             let retrier = &code.retry[position];
             let attempts = self.frames[f as usize].retries[position];
@@ -1953,7 +2463,7 @@ impl<'p> Execution<'p> {
         if let Some(catcher) = code
             .catch
             .iter()
-            .find(|catcher| matches_error(&catcher.error_equals, error))
+            .find(|catcher| matches_error(&catcher.error_equals, error, heartbeat))
         {
             let output = error_output(&fault);
             let frame = &mut self.frames[f as usize];
@@ -1961,17 +2471,58 @@ impl<'p> Execution<'p> {
                 Some(saved) => saved,
                 None => std::mem::take(&mut frame.input),
             };
-            let bound = frame
+            let mut bound = frame
                 .input_bound
                 .saturating_add(payload_size(&output))
                 .saturating_add(catcher.result_path.as_ref().map_or(0, |path| match path {
                     ResultPath::Path(path) => 4 * path.source().len() + 8,
                     ResultPath::Discard => 0,
                 }));
-            let merged = match &catcher.result_path {
-                None => Ok(output),
-                Some(ResultPath::Discard) => Ok(input),
-                Some(ResultPath::Path(path)) => path.put(input, output),
+            // The catcher's Assign and (JSONata) Output read the error output
+            // (`$` or `$states.errorOutput`) and the state's input.
+            let mut caught_output = None;
+            if catcher.assign.is_some() || catcher.output.is_some() {
+                let built = {
+                    let make = || self.context(f);
+                    let scope = Scope::new(&output, &make)
+                        .vars(self.vars(f))
+                        .states(&input, None)
+                        .error_output(&output);
+                    let assign = catcher
+                        .assign
+                        .map(|index| eval::build(&program.payloads[index as usize], &scope))
+                        .transpose();
+                    let built_output = catcher
+                        .output
+                        .map(|index| eval::build(&program.payloads[index as usize], &scope))
+                        .transpose();
+                    assign.and_then(|assign| built_output.map(|out| (assign, out)))
+                };
+                match built {
+                    Ok((assign, built_output)) => {
+                        if let Some(assign) = assign {
+                            if let Err(fault) = self.set_pending(f, assign) {
+                                self.finish_execution(Err(fault));
+                                return;
+                            }
+                        }
+                        caught_output = built_output;
+                    }
+                    Err(err) => {
+                        let fault = self.eval_fault(f, err);
+                        self.finish_frame(f, Err(fault));
+                        return;
+                    }
+                }
+            }
+            let merged = match (&catcher.result_path, caught_output) {
+                (_, Some(built)) => {
+                    bound = payload_size(&built);
+                    Ok(built)
+                }
+                (None, None) => Ok(output),
+                (Some(ResultPath::Discard), None) => Ok(input),
+                (Some(ResultPath::Path(path)), None) => path.put(input, output),
             };
             match merged {
                 Ok(value) => {
@@ -2098,15 +2649,37 @@ fn error_output(fault: &Fault) -> Value {
     Value::Object(object)
 }
 
-/// Whether a retrier's or catcher's `ErrorEquals` matches an error name.
-fn matches_error(error_equals: &[String], error: &str) -> bool {
+/// Whether a retrier's or catcher's `ErrorEquals` matches an error name; `heartbeat` says the
+/// error is a task's heartbeat time-out. That one is named `States.Timeout` (so
+/// `States.Timeout` and `States.ALL` match it, `States.TaskFailed` does not), and
+/// `States.HeartbeatTimeout` matches it and no other time-out.
+fn matches_error(error_equals: &[String], error: &str, heartbeat: bool) -> bool {
     error_equals.iter().any(|name| match name.as_str() {
         "States.ALL" => !TERMINAL_ERRORS.contains(&error),
         "States.TaskFailed" => {
             error != "States.Timeout" && !TERMINAL_ERRORS.contains(&error) && !error.is_empty()
         }
+        "States.HeartbeatTimeout" => heartbeat || error == "States.HeartbeatTimeout",
         other => other == error,
     })
+}
+
+/// `base` with `given` put over it: objects merged field by field (recursively), anything
+/// else replaced.
+fn overlay(base: Value, given: &Value) -> Value {
+    match (base, given) {
+        (Value::Object(mut fields), Value::Object(over)) => {
+            for (name, value) in over.iter() {
+                let merged = match fields.get(name.as_str()) {
+                    Some(current) => overlay(current.clone(), value),
+                    None => value.clone(),
+                };
+                fields.insert(name.clone(), merged);
+            }
+            Value::Object(fields)
+        }
+        (_, given) => given.clone(),
+    }
 }
 
 /// A value as AWS quotes it in messages: strings bare, everything else as JSON.
@@ -2114,5 +2687,42 @@ fn plain(value: &Value) -> String {
     match value {
         Value::String(text) => text.to_string(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn execution_ids_have_the_uuid_layout_they_always_had() {
+        for (name, start_ms) in [("local", 0i64), ("stdin-0-42", 1_713_959_670_680), ("", -5)] {
+            let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+            for byte in name.bytes().chain(start_ms.to_le_bytes()) {
+                hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+            }
+            let low = hash.rotate_left(29).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let formatted = format!(
+                "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+                hash >> 32,
+                (hash >> 16) & 0xffff,
+                hash & 0x0fff,
+                0x8000 | (low >> 48) & 0x3fff,
+                low & 0xffff_ffff_ffff
+            );
+            assert_eq!(execution_id(name, start_ms), formatted);
+        }
+        let info = ExecutionInfo {
+            name: "run".into(),
+            machine: Arc::new(MachineIdentity::new("SM", "eu-west-1", "1")),
+            start_ms: 7,
+        };
+        assert_eq!(
+            info.arn(),
+            format!(
+                "arn:aws:states:eu-west-1:1:express:SM:run:{}",
+                execution_id("run", 7)
+            )
+        );
     }
 }
