@@ -4,14 +4,17 @@
 # Usage: scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET…]   (default: 30 s, every target)
 #        scripts/fuzz.sh seed     rebuild the seed corpora from the project's test data
 #        scripts/fuzz.sh cmin     minimise the corpora in fuzz/corpus
+#        scripts/fuzz.sh pack     store the corpora in fuzz/corpus.tar.gz (kept in the repository)
 #
 # Needs a nightly toolchain (`rustup toolchain install nightly`) and cargo-fuzz
-# (`cargo install cargo-fuzz`). Runs at the lowest CPU priority. The corpora live in
-# fuzz/corpus/TARGET, outside version control: the first run seeds them from the project's test
-# data (`seed`). New inputs a run finds go to a scratch copy, so a run leaves the corpora as
-# they were, unless STEPSTREAM_FUZZ_KEEP=1 (then they are added; `cmin` shrinks them again).
-# An input that once crashed a target belongs in tests/hostile.rs, where every test run has it. A crash stops the run with libFuzzer's
-# report and leaves the input in fuzz/artifacts/TARGET.
+# (`cargo install cargo-fuzz`). Runs at the lowest CPU priority. The corpora are kept in the
+# repository as one archive, fuzz/corpus.tar.gz (thousands of small inputs), and unpacked into
+# fuzz/corpus/TARGET by the first run (without the archive, seeded from the project's test data:
+# `seed`). New inputs a run finds go to a scratch copy, so a run leaves the corpora as they
+# were, unless STEPSTREAM_FUZZ_KEEP=1 (then they are added; `cmin` shrinks them, `pack` stores
+# them). A crash stops the run with libFuzzer's report and leaves the input in
+# fuzz/artifacts/TARGET; an input that once crashed a target belongs in tests/hostile.rs too,
+# where every test run has it.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -118,6 +121,22 @@ for target in ["asl", "json", "jsonpath", "intrinsics", "jsonata"]:
 PY
 }
 
+do_unpack() {
+  if [[ -f $FUZZ/corpus.tar.gz ]]; then
+    tar xzf "$FUZZ/corpus.tar.gz" -C "$FUZZ"
+    say "unpacked the corpora from fuzz/corpus.tar.gz"
+  else
+    do_seed
+  fi
+}
+
+do_pack() {
+  [[ -d $FUZZ/corpus ]] || die "no corpora in fuzz/corpus"
+  (cd "$FUZZ" && tar cf - --sort=name --mtime=2026-01-01 --owner=0 --group=0 --numeric-owner corpus |
+    gzip -9n >corpus.tar.gz)
+  say "packed fuzz/corpus into fuzz/corpus.tar.gz ($(du -h "$FUZZ/corpus.tar.gz" | cut -f1))"
+}
+
 do_cmin() {
   check_tools
   local target
@@ -158,7 +177,8 @@ main() {
   case ${1:-} in
     seed) do_seed; return ;;
     cmin) do_cmin; return ;;
-    -h | --help | help) sed -n '2,12p' "${BASH_SOURCE[0]}"; return ;;
+    pack) do_pack; return ;;
+    -h | --help | help) sed -n '2,15p' "${BASH_SOURCE[0]}"; return ;;
   esac
   local seconds=${1:-30}
   [[ $seconds =~ ^[0-9]+$ && $seconds -gt 0 ]] || die "SECONDS must be a positive number"
@@ -166,7 +186,7 @@ main() {
   local targets=("$@")
   [[ ${#targets[@]} -gt 0 ]] || targets=("${TARGETS[@]}")
   check_tools
-  [[ -d $FUZZ/corpus/asl ]] || do_seed
+  [[ -d $FUZZ/corpus/asl ]] || do_unpack
   (cd "$REPO" && nice -n 19 cargo +nightly fuzz build -s none >&2)
   local target
   for target in "${targets[@]}"; do
