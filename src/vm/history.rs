@@ -83,18 +83,22 @@ pub(crate) fn resource_kind(arn: &str) -> ResourceKind<'_> {
 }
 
 pub(crate) fn io_details(key: &str, name: Option<&str>, field: &str, value: &Value) -> Value {
-    let mut inner = json::Map::new();
+    let details = match field {
+        "input" => "inputDetails".into(),
+        "output" => "outputDetails".into(),
+        "parameters" => "parametersDetails".into(),
+        other => json::Str::from(format!("{other}Details").as_str()),
+    };
+    let mut inner = Vec::with_capacity(3);
     if let Some(name) = name {
-        inner.insert("name", Value::String(name.into()));
+        inner.push(("name".into(), Value::String(name.into())));
     }
-    inner.insert(field, value.clone());
-    inner.insert(
-        format!("{field}Details"),
-        json::object([("truncated", Value::Bool(false))]),
-    );
-    let mut outer = json::Map::new();
-    outer.insert(key, Value::Object(inner));
-    Value::Object(outer)
+    inner.push((field.into(), value.clone()));
+    inner.push((details, json::object([("truncated", Value::Bool(false))])));
+    Value::Object(json::Map::from_unique(vec![(
+        key.into(),
+        Value::Object(json::Map::from_unique(inner)),
+    )]))
 }
 
 pub(crate) fn error_details(key: &str, error: &Option<String>, cause: &Option<String>) -> Value {
