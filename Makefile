@@ -44,8 +44,8 @@ fmt: ## check formatting
 clippy: ## lints, warnings are errors
 	$(CARGO) clippy --release --all-targets -- -D warnings
 
-conformance: ## the AWS-recorded conformance cases, with pass rates by feature
-	CONFORMANCE_REPORT=1 $(CARGO) test --release --test tests conformance -- --nocapture
+conformance: ## the AWS-recorded conformance cases, with pass rates by feature, and test-state on their histories
+	CONFORMANCE_REPORT=1 $(CARGO) test --release --test tests -- conformance teststate --nocapture
 
 jsonata-suite: ## the JSONata reference test suite against the JSONata engine, with pass rates by group
 	JSONATA_SUITE_VERBOSE=1 $(CARGO) test --release --test jsonata_suite -- --nocapture

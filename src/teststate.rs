@@ -8,7 +8,7 @@ use crate::compile::{Program, StateId};
 use crate::exec::{drive, drive_traced, ExecOptions};
 use crate::json::{self, Value};
 use crate::tasks::{Fault, TaskCall, TaskHandler, Trace};
-use crate::vm::{Execution, SingleStatus};
+use crate::vm::{Execution, SingleStatus, Status};
 
 /// How much TestState reports (`inspectionLevel`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,14 +155,14 @@ pub fn run(
         ),
     };
     let single = execution.single_state().cloned().unwrap_or_default();
-    let status = single.status.unwrap_or(if outcome.error.is_some() {
-        SingleStatus::Failed
-    } else {
-        SingleStatus::Succeeded
+    // A Fail state may fail without an error name: the outcome says whether it failed.
+    let status = single.status.unwrap_or(match outcome.status {
+        Status::Succeeded => SingleStatus::Succeeded,
+        Status::Failed | Status::TimedOut => SingleStatus::Failed,
     });
     let mut response = json::Map::new();
     if let Some(output) = &outcome.output {
-        if outcome.error.is_none() {
+        if matches!(status, SingleStatus::Succeeded | SingleStatus::CaughtError) {
             response.insert("output", Value::from(json::to_string(output)));
         }
     }

@@ -27,7 +27,7 @@ use stepstream::{asl, compile, exec, logs};
 /// How long one case may run (on a virtual clock, so only a hang comes near it).
 const CASE_TIME_LIMIT: Duration = Duration::from_secs(10);
 
-fn corpus_path() -> PathBuf {
+pub(crate) fn corpus_path() -> PathBuf {
     util::data_dir().join("conformance/aws-recorded.jsonl")
 }
 
@@ -238,7 +238,7 @@ fn run_case_isolated(case: &Value) -> Result<Actual, String> {
 
 /// Runs `work` on a thread of its own: a panic becomes `Err` with its message and place, and
 /// so does not finishing within `time_limit`.
-fn isolated<T: Send + 'static>(
+pub(crate) fn isolated<T: Send + 'static>(
     time_limit: Duration,
     work: impl FnOnce() -> Result<T, String> + Send + 'static,
 ) -> Result<T, String> {
@@ -310,7 +310,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// The account the cases were recorded in (as their resource ARNs show).
-const RECORDED_ACCOUNT: &str = "111111111111";
+pub(crate) const RECORDED_ACCOUNT: &str = "111111111111";
 
 /// Serves the Task states of the few cases recorded without mocks (Tasks inside DISTRIBUTED
 /// Maps, whose child executions were not recorded) by returning the parameters: those
@@ -326,7 +326,7 @@ impl TaskHandler for EchoTasks {
 /// The placeholders that masked run-specific values in a case's recorded history (and so in
 /// its `expected_task_parameters`), e.g. `<region>` or `lambda_function_name`. Compound ones
 /// (`arn:<partition>:`) are left out: their parts are listed on their own.
-fn placeholders_of(case: &Value) -> Vec<String> {
+pub(crate) fn placeholders_of(case: &Value) -> Vec<String> {
     case["history_notes"]["placeholder_tokens"]
         .as_array()
         .map(|tokens| {

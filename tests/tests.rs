@@ -25,6 +25,10 @@
 // - pipeline:    the line pipeline and worker pool: one result per event, dead letters,
 //                waits that hold no worker, backpressure, panics contained, log records by
 //                level (projected executions run again for them), `run --log-file`.
+// - teststate:   `test-state` on the corpus's recorded histories: each top-level state that ran
+//                once, given its recorded input, variables, execution input and task result,
+//                gives the recorded output and next state (or the execution's error and cause),
+//                through the library and, for a sample, through the binary.
 // - variables:   JSONata states and variables: validation, scoping, evaluation order, runaways.
 // - vm:          behaviour the corpus covers thinly: the VM driven by hand, retry timing, timeouts,
 //                the payload limit, Map, Parallel, Choice, data flow, history ids, hostile inputs.
@@ -38,6 +42,7 @@ mod hostile;
 mod integrations;
 mod kafka;
 mod pipeline;
+mod teststate;
 mod variables;
 mod vm;
 mod workloads;
