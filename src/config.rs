@@ -139,9 +139,11 @@ impl Default for KafkaConfig {
 pub struct WorkersConfig {
     /// Worker threads; 0 means one per core.
     pub count: usize,
-    /// Most executions in flight; consumption pauses when reached.
+    /// Most executions in flight; the Kafka stage reads further events ahead (up to
+    /// `max_in_flight_bytes`), reading from standard input pauses.
     pub max_in_flight: usize,
-    /// Most bytes of events (payload and key) in flight; consumption pauses when reached.
+    /// Most bytes of events the Kafka stage holds, in flight (payload and key) and read
+    /// ahead; consumption pauses when reached.
     pub max_in_flight_bytes: usize,
     /// Seconds to finish in-flight executions after SIGTERM/SIGINT before exiting.
     pub shutdown_grace_seconds: u64,

@@ -1743,7 +1743,8 @@ fn a_rebalance_with_two_instances_loses_nothing() {
 ///
 /// librdkafka keeps a partition's application pause when the partition is revoked and later
 /// assigned again; the stage pauses and resumes only its current assignment. So: A is full
-/// (max_in_flight = 2, two slow events in flight) and has paused all 4 partitions; B joins and
+/// (two slow events in flight, which reach both `max_in_flight` and `max_in_flight_bytes`: the
+/// byte bound is what pauses consumption) and has paused all 4 partitions; B joins and
 /// takes 2 of them; A resumes its 2 when its slow events end; B leaves; A gets B's 2 back, still
 /// paused, and never reads them again. (If A resumes between the revoke and the assignment, it
 /// resumes nothing and its own new partitions stall at once.)
@@ -1761,6 +1762,9 @@ fn a_rebalance_while_backpressured_leaves_no_partition_paused() {
     let mut stage = Stage::new(&names, machine(&dir, "hold.json", &definition));
     stage.time_scale = 1.0;
     stage.max_in_flight = 2;
+    // Every event here is 17 bytes (key and payload): two in flight reach the bound and pause
+    // consumption; one alone (17, within three quarters of it) resumes it.
+    stage.max_in_flight_bytes = Some(34);
     stage.commit_interval_ms = Some(200);
 
     // Each partition: a quick event (offset 0), then a slow one (offset 1).

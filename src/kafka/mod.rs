@@ -6,8 +6,15 @@
 //! is off, the stage stores a partition's position when its watermark moves, and librdkafka's
 //! auto-commit commits what was stored. On a rebalance, stored offsets of revoked partitions
 //! are committed at once and their unfinished work is dropped (it will be redelivered).
+//!
+//! Backpressure: at most `max_in_flight` executions (and `max_in_flight_bytes` of events) are
+//! out at once; events read beyond that wait in the read-ahead queue (`read_ahead`).
+//! Consumption pauses only when the bytes held, in flight and read ahead, reach
+//! `max_in_flight_bytes`, because a pause makes librdkafka drop what it prefetched and fetch it
+//! all again on resume.
 
 pub mod admin;
+mod read_ahead;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -30,6 +37,7 @@ use crate::pipeline::Summary;
 use crate::pool::{Finished, Job, Pool, PoolOptions, Verdict};
 use crate::tasks::TaskHandler;
 use crate::telemetry::StageMetrics;
+use read_ahead::{should_pause, ReadAhead, Waiting};
 
 /// Where the stage reads and writes, librdkafka's settings, and its bounds.
 #[derive(Debug, Clone)]
@@ -37,9 +45,11 @@ pub struct KafkaOptions {
     /// Brokers, group, topics and the librdkafka settings passed through (they override the
     /// stage's own).
     pub connection: KafkaConfig,
-    /// Most events in flight (consumed and not yet acknowledged downstream).
+    /// Most events in flight (handed to the pool and not yet acknowledged downstream); further
+    /// events wait in the read-ahead.
     pub max_in_flight: usize,
-    /// Most bytes of those events (payloads and keys).
+    /// Most bytes of events in flight (payloads and keys); consumption pauses when these and
+    /// the read-ahead's (which also count each event's bookkeeping) reach it.
     pub max_in_flight_bytes: usize,
     /// How long to finish in-flight work after a shutdown request.
     pub shutdown_grace: Duration,
@@ -60,6 +70,9 @@ pub enum StageError {
 struct Assignment {
     partitions: HashMap<(Arc<str>, i32), Owned, FastHash>,
     generation: u64,
+    /// Counts revocations and assignments, so the stage knows when to drop read-ahead events
+    /// of partitions it no longer owns.
+    changes: u64,
 }
 
 struct Owned {
@@ -89,6 +102,7 @@ impl ConsumerContext for StageContext {
             // Commit what is done before the partitions go; drop the rest (redelivered).
             let _ = consumer.commit_consumer_state(CommitMode::Sync);
             let mut assignment = lock(&self.assignment);
+            assignment.changes += 1;
             for element in partitions.elements() {
                 assignment
                     .partitions
@@ -108,6 +122,7 @@ impl ConsumerContext for StageContext {
             };
             let mut assignment = lock(&self.assignment);
             assignment.generation += 1;
+            assignment.changes += 1;
             let generation = assignment.generation;
             for element in partitions.elements() {
                 assignment.partitions.insert(
@@ -226,6 +241,8 @@ pub fn run_stage(
         assignment,
         origins: HashMap::default(),
         in_flight_bytes: 0,
+        read_ahead: ReadAhead::default(),
+        assignment_changes: 0,
         next_id: 0,
         paused,
         positions: HashMap::default(),
@@ -248,15 +265,13 @@ pub fn run_stage(
                 break;
             }
         }
-        // Backpressure: stop fetching while too much is in flight.
+        // Backpressure: stop fetching while the events held (in flight and read ahead) reach
+        // the byte bound. Reaching `max_in_flight` only holds events back in the read-ahead:
+        // pausing would make librdkafka drop its prefetch and fetch it again (see `read_ahead`).
         if draining_since.is_none() {
-            if stage.is_full() && !stage.is_paused() {
-                stage.pause(true);
-            } else if stage.is_paused()
-                && stage.origins.len() <= kafka.max_in_flight * 3 / 4
-                && stage.in_flight_bytes <= kafka.max_in_flight_bytes * 3 / 4
-            {
-                stage.pause(false);
+            let held = stage.in_flight_bytes + stage.read_ahead.held();
+            if let Some(pause) = should_pause(held, kafka.max_in_flight_bytes, stage.is_paused()) {
+                stage.pause(pause);
             }
         }
         let idle = stage.consume(&mut pool, draining_since.is_some());
@@ -295,6 +310,10 @@ struct Stage<'a> {
     origins: HashMap<u64, Origin, FastHash>,
     /// Bytes of the events in `origins`.
     in_flight_bytes: usize,
+    /// Events read and not yet handed to the pool.
+    read_ahead: ReadAhead,
+    /// `Assignment::changes` when the read-ahead was last matched against the assignment.
+    assignment_changes: u64,
     next_id: u64,
     paused: Arc<AtomicBool>,
     /// Commit positions moved since they were last stored.
@@ -310,7 +329,7 @@ struct Stage<'a> {
 /// Refusals of a record before it is rerouted (to the dead-letter topic, or without payload).
 const REFUSALS_BEFORE_REROUTE: u32 = 20;
 
-/// Events consumed per poll round before results are looked at.
+/// Events read, and events handed to the pool, per round before results are looked at.
 const CONSUME_BATCH: usize = 512;
 
 impl Stage<'_> {
@@ -325,31 +344,28 @@ impl Stage<'_> {
         }
     }
 
-    /// Whether either in-flight bound is reached.
-    fn is_full(&self) -> bool {
-        self.origins.len() >= self.kafka.max_in_flight
-            || self.in_flight_bytes >= self.kafka.max_in_flight_bytes
-    }
-
     fn is_paused(&self) -> bool {
         self.paused.load(Ordering::Relaxed)
     }
 
-    /// Polls the consumer (which also runs rebalance callbacks) and hands new events to the
-    /// pool. Returns whether nothing was consumed.
+    /// Polls the consumer (which also runs rebalance callbacks) into the read-ahead, then hands
+    /// waiting events to the pool while the in-flight bounds allow. Returns whether nothing was
+    /// handed to the pool.
     fn consume(&mut self, pool: &mut Pool, draining: bool) -> bool {
-        let mut batch = Vec::new();
-        let room = self
-            .kafka
-            .max_in_flight
-            .saturating_sub(self.origins.len())
-            .min(CONSUME_BATCH);
-        let mut timeout = Duration::ZERO;
-        loop {
-            let Some(polled) = self.consumer.poll(timeout) else {
+        self.read(draining);
+        if draining {
+            return true;
+        }
+        self.start(pool)
+    }
+
+    /// Reads what the consumer delivers into the read-ahead, up to a batch or the byte bound
+    /// (the pause that follows makes librdkafka drop the rest, to fetch it again on resume).
+    fn read(&mut self, draining: bool) {
+        for _ in 0..CONSUME_BATCH {
+            let Some(polled) = self.consumer.poll(Duration::ZERO) else {
                 break;
             };
-            timeout = Duration::ZERO;
             let message = match polled {
                 Ok(message) => message,
                 Err(_) => break,
@@ -359,55 +375,100 @@ impl Stage<'_> {
                 // redelivered after the restart, as its offset is never stored.
                 continue;
             }
-            let (topic, prefix) = match &self.last_topic {
-                Some((topic, prefix)) if **topic == *message.topic() => {
-                    (Arc::clone(topic), prefix.as_str())
-                }
+            let topic = match &self.last_topic {
+                Some((topic, _)) if **topic == *message.topic() => Arc::clone(topic),
                 _ => {
                     let topic: Arc<str> = Arc::from(message.topic());
                     let prefix = execution_name_prefix(&topic);
-                    let (_, prefix) = self.last_topic.insert((Arc::clone(&topic), prefix));
-                    (topic, prefix.as_str())
+                    self.last_topic = Some((Arc::clone(&topic), prefix));
+                    topic
                 }
             };
-            let (partition, offset) = (message.partition(), message.offset());
+            let partition = message.partition();
             let generation = {
-                let mut assignment = lock(&self.assignment);
-                match assignment
-                    .partitions
-                    .get_mut(&(Arc::clone(&topic), partition))
-                {
-                    Some(owned) => {
-                        owned.watermark.started(offset);
-                        owned.generation
-                    }
+                let assignment = lock(&self.assignment);
+                match assignment.partitions.get(&(Arc::clone(&topic), partition)) {
+                    Some(owned) => owned.generation,
                     None => continue,
                 }
             };
+            self.read_ahead.push(Waiting {
+                topic,
+                partition,
+                offset: message.offset(),
+                generation,
+                key: message.key().map(<[u8]>::to_vec),
+                payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+            });
+            if self.in_flight_bytes + self.read_ahead.held() >= self.kafka.max_in_flight_bytes {
+                break;
+            }
+        }
+        // A rebalance ran inside `poll`: what waits for a partition revoked since it was read
+        // is dropped; the partition's next owner (perhaps this stage again) reads it again.
+        let assignment = lock(&self.assignment);
+        if assignment.changes != self.assignment_changes {
+            self.assignment_changes = assignment.changes;
+            self.read_ahead.retain(|event| {
+                assignment
+                    .partitions
+                    .get(&(Arc::clone(&event.topic), event.partition))
+                    .is_some_and(|owned| owned.generation == event.generation)
+            });
+        }
+    }
+
+    /// Hands waiting events to the pool, oldest first, while fewer than `max_in_flight`
+    /// executions and `max_in_flight_bytes` of events are out. Returns whether none was.
+    fn start(&mut self, pool: &mut Pool) -> bool {
+        let mut batch = Vec::new();
+        let mut assignment = lock(&self.assignment);
+        while batch.len() < CONSUME_BATCH
+            && self.origins.len() < self.kafka.max_in_flight
+            && self.in_flight_bytes < self.kafka.max_in_flight_bytes
+        {
+            let Some(event) = self.read_ahead.pop() else {
+                break;
+            };
+            match assignment
+                .partitions
+                .get_mut(&(Arc::clone(&event.topic), event.partition))
+            {
+                Some(owned) if owned.generation == event.generation => {
+                    owned.watermark.started(event.offset);
+                }
+                // Revoked since it was read: its next owner reads it again.
+                _ => continue,
+            }
+            if !matches!(&self.last_topic, Some((topic, _)) if **topic == *event.topic) {
+                let prefix = execution_name_prefix(&event.topic);
+                self.last_topic = Some((Arc::clone(&event.topic), prefix));
+            }
+            let prefix = self.last_topic.as_ref().map_or("", |(_, prefix)| prefix);
+            let name = name_with_prefix(prefix, event.partition, event.offset);
             let id = self.next_id;
             self.next_id += 1;
-            let name = name_with_prefix(prefix, partition, offset);
-            let payload = message.payload().map(<[u8]>::to_vec).unwrap_or_default();
-            let key = message.key().map(<[u8]>::to_vec);
-            let bytes = payload.len() + key.as_ref().map_or(0, Vec::len);
+            let bytes = event.bytes();
             self.in_flight_bytes += bytes;
             self.origins.insert(
                 id,
                 Origin {
-                    topic,
-                    partition,
-                    offset,
-                    generation,
-                    key,
+                    topic: event.topic,
+                    partition: event.partition,
+                    offset: event.offset,
+                    generation: event.generation,
+                    key: event.key,
                     bytes,
                     record: None,
                 },
             );
-            batch.push(Job { id, name, payload });
-            if batch.len() >= room || self.in_flight_bytes >= self.kafka.max_in_flight_bytes {
-                break;
-            }
+            batch.push(Job {
+                id,
+                name,
+                payload: event.payload,
+            });
         }
+        drop(assignment);
         let idle = batch.is_empty();
         self.metrics.consumed += batch.len() as u64;
         pool.submit(batch);
