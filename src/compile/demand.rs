@@ -20,8 +20,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::asl::{
-    Condition, InputOutputPath, Jsonata, Kind, Operand, Payload, QueryLanguage, ResultPath, State,
-    StateMachine, Text,
+    Choice, Condition, InputOutputPath, Jsonata, Kind, Operand, Payload, QueryLanguage, ResultPath,
+    State, StateMachine, Text,
 };
 use crate::path::{Path, Root};
 
@@ -131,13 +131,7 @@ fn state_demand(state: &State, after: &dyn Fn(&str) -> Demand) -> Demand {
             if state.input_path.is_some() || state.output_path.is_some() {
                 return Demand::All;
             }
-            let mut demand = choice.default.as_deref().map_or_else(Demand::none, after);
-            for rule in &choice.choices {
-                demand = demand
-                    .union(after(&rule.next))
-                    .union(condition_reads(&rule.condition));
-            }
-            demand
+            choice_demand(choice, after)
         }
         Kind::Succeed => through_input_path(
             state.input_path.as_ref(),
@@ -146,6 +140,18 @@ fn state_demand(state: &State, after: &dyn Fn(&str) -> Demand) -> Demand {
         Kind::Fail(fail) => text_reads(fail.error.as_ref()).union(text_reads(fail.cause.as_ref())),
         _ => Demand::All,
     }
+}
+
+/// A Choice state's demand on its input (which it passes on as it is): what its rules read
+/// and what the states it may go to demand.
+fn choice_demand(choice: &Choice, after: &dyn Fn(&str) -> Demand) -> Demand {
+    let mut demand = choice.default.as_deref().map_or_else(Demand::none, after);
+    for rule in &choice.choices {
+        demand = demand
+            .union(after(&rule.next))
+            .union(condition_reads(&rule.condition));
+    }
+    demand
 }
 
 /// A JSONata state's demand on its input (`$states.input`), given the demand on its output.
@@ -162,13 +168,7 @@ fn jsonata_state_demand(state: &State, output: Demand, after: &dyn Fn(&str) -> D
             if outputs {
                 return Demand::All;
             }
-            let mut demand = choice.default.as_deref().map_or_else(Demand::none, after);
-            for rule in &choice.choices {
-                demand = demand
-                    .union(after(&rule.next))
-                    .union(condition_reads(&rule.condition));
-            }
-            demand
+            choice_demand(choice, after)
         }
         Kind::Succeed => match &state.output {
             Some(payload) => payload_reads(payload),

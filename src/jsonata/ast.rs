@@ -175,6 +175,16 @@ impl Node {
         }
     }
 
+    /// Whether the node has no predicates, stages, grouping or bindings of its own.
+    pub fn is_bare(&self) -> bool {
+        self.stages.is_empty()
+            && self.predicate.is_empty()
+            && self.group.is_none()
+            && self.focus.is_none()
+            && self.index.is_none()
+            && self.ancestor.is_none()
+    }
+
     pub fn type_name(&self) -> &'static str {
         match &self.kind {
             Kind::Path { .. } => "path",

@@ -137,12 +137,7 @@ impl Reads<'_> {
 
 /// A node without predicates, stages, grouping or bindings of its own.
 fn plain(node: &Node) -> bool {
-    node.stages.is_empty()
-        && node.predicate.is_empty()
-        && node.group.is_none()
-        && node.focus.is_none()
-        && node.index.is_none()
-        && node.ancestor.is_none()
+    node.is_bare()
 }
 
 fn is_variable(node: &Node, name: &str) -> bool {

@@ -69,7 +69,7 @@ pub(crate) fn lower(node: &Node) -> Option<Simple> {
             let mut entries: Vec<(Str, Simple)> = Vec::with_capacity(pairs.len());
             for (key_node, value) in pairs {
                 let key = match &key_node.kind {
-                    Kind::String(key) if plain_node(key_node) => key.clone(),
+                    Kind::String(key) if key_node.is_bare() => key.clone(),
                     _ => return None,
                 };
                 // A key given twice is an error (D1009) the evaluator reports.
@@ -99,16 +99,7 @@ pub(crate) fn lower(node: &Node) -> Option<Simple> {
 
 /// A node with no predicates, stages, grouping, bindings or array flags.
 fn plain(node: &Node) -> bool {
-    plain_node(node) && !node.keep_array && !node.tuple
-}
-
-fn plain_node(node: &Node) -> bool {
-    node.stages.is_empty()
-        && node.predicate.is_empty()
-        && node.group.is_none()
-        && node.focus.is_none()
-        && node.index.is_none()
-        && node.ancestor.is_none()
+    node.is_bare() && !node.keep_array && !node.tuple
 }
 
 /// Evaluates the direct form; `None` is undefined.
