@@ -237,25 +237,13 @@ fn select_field(path: &Path, key: &str, scope: &Scope<'_>) -> Result<Value, Stri
     }
 }
 
-/// The JSON type name AWS's messages use.
-pub(crate) fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
 /// A JSONata expression's result that is not of the type its field needs.
 pub(crate) fn unexpected(expression: &Jsonata, expected: &str, value: &Value) -> EvalError {
     EvalError::at(expression, format!(
         "The JSONata expression '{}' specified for the field '{}' returned an unexpected result type. Expected '{expected}', but was '{}' for value: {value}",
         expression.source,
         expression.field,
-        type_name(value)
+        value.kind()
     ))
 }
 
