@@ -619,6 +619,28 @@ fn a_native_async_handler_that_drops_its_reply_fails_the_task() {
 }
 
 /// The charge machine `test-state` runs at TRACE: an HTTP Task with a secret header.
+/// `stepstream test-state` of the Charge state of `machine` on `input`, with egress allowed to
+/// `allow` and the `extra` arguments.
+fn test_charge(
+    machine: &std::path::Path,
+    allow: &str,
+    input: &str,
+    extra: &[&str],
+) -> util::BinaryRun {
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "test-state".as_ref(),
+        machine.as_os_str(),
+        "--state".as_ref(),
+        "Charge".as_ref(),
+        "--input".as_ref(),
+        input.as_ref(),
+        "--http-allow".as_ref(),
+        allow.as_ref(),
+    ];
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
+    util::stepstream(args)
+}
+
 fn traced_machine(dir: &std::path::Path, url: &str) -> std::path::PathBuf {
     let definition = json!({
         "StartAt": "Charge",
@@ -648,20 +670,9 @@ fn test_state_at_trace_shows_the_http_request_and_response() {
     let machine = traced_machine(&dir, &format!("{}/charges", server.url()));
     let allow = server.host_port();
     let test_state = |extra: &[&str]| {
-        let mut args: Vec<&std::ffi::OsStr> = vec![
-            "test-state".as_ref(),
-            machine.as_os_str(),
-            "--state".as_ref(),
-            "Charge".as_ref(),
-            "--input".as_ref(),
-            r#"{"amount": 5}"#.as_ref(),
-            "--http-allow".as_ref(),
-            allow.as_str().as_ref(),
-            "--secret-header".as_ref(),
-            "x-api-key".as_ref(),
-        ];
-        args.extend(extra.iter().map(std::ffi::OsStr::new));
-        let run = util::stepstream(args);
+        let mut args = vec!["--secret-header", "x-api-key"];
+        args.extend(extra);
+        let run = test_charge(&machine, &allow, r#"{"amount": 5}"#, &args);
         assert_eq!(run.code, Some(0), "{}", run.describe());
         run
     };
@@ -741,18 +752,12 @@ fn test_state_at_trace_shows_the_request_of_a_call_that_got_no_answer() {
     let server = Server::start(|_: &Received| Answer::json(404, r#"{"message": "none"}"#));
     let dir = temp_dir("test-state-trace-404");
     let machine = traced_machine(&dir, &format!("{}/missing", server.url()));
-    let run = util::stepstream([
-        "test-state".as_ref(),
-        machine.as_os_str(),
-        "--state".as_ref(),
-        "Charge".as_ref(),
-        "--input".as_ref(),
-        r#"{"amount": 1}"#.as_ref(),
-        "--http-allow".as_ref(),
-        server.host_port().as_str().as_ref(),
-        "--inspection-level".as_ref(),
-        "trace".as_ref(),
-    ]);
+    let run = test_charge(
+        &machine,
+        &server.host_port(),
+        r#"{"amount": 1}"#,
+        &["--inspection-level", "trace"],
+    );
     assert_eq!(run.code, Some(1), "{}", run.describe());
     let response = run.stdout_json();
     assert_eq!(response["error"], json!("States.Http.StatusCode.404"));
@@ -767,18 +772,12 @@ fn test_state_at_trace_shows_the_request_of_a_call_that_got_no_answer() {
         listener.local_addr().expect("bound")
     };
     let machine = traced_machine(&dir, &format!("http://{address}/x"));
-    let run = util::stepstream([
-        "test-state".as_ref(),
-        machine.as_os_str(),
-        "--state".as_ref(),
-        "Charge".as_ref(),
-        "--input".as_ref(),
-        r#"{"amount": 1}"#.as_ref(),
-        "--http-allow".as_ref(),
-        address.to_string().as_str().as_ref(),
-        "--inspection-level".as_ref(),
-        "TRACE".as_ref(),
-    ]);
+    let run = test_charge(
+        &machine,
+        &address.to_string(),
+        r#"{"amount": 1}"#,
+        &["--inspection-level", "TRACE"],
+    );
     assert_eq!(run.code, Some(1), "{}", run.describe());
     let response = run.stdout_json();
     assert_eq!(response["error"], json!("States.Http.Socket"));
