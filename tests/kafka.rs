@@ -1065,14 +1065,20 @@ fn a_daemon_killed_repeatedly_loses_nothing() {
     for round in 0..planned {
         let before = results.records.len();
         let mut daemon = stage.start(&brokers, &dir, &format!("crash-{round}"));
-        // Kill it once it is working: after its first new result, at a random moment.
-        let working = results.until(Duration::from_secs(30), |records| records.len() > before);
-        daemon.assert_running();
-        assert!(working, "daemon {round} produced nothing within 30 s");
+        // Kill it once it is working, at a random moment counted in results rather than in
+        // time, so that every planned kill lands inside the stream however fast the machine:
+        // after 50 to 500 new results, while up to 200 more are in flight.
         random ^= random << 13;
         random ^= random >> 7;
         random ^= random << 17;
-        results.poll_for(Duration::from_millis(100 + random % 900));
+        let target = before + 50 + (random % 451) as usize;
+        let working = results.until(Duration::from_secs(30), |records| records.len() >= target);
+        daemon.assert_running();
+        assert!(
+            working,
+            "daemon {round} produced fewer than {} results within 30 s",
+            target - before
+        );
         if Collector::positions(&results.records).len() >= total {
             break;
         }
