@@ -528,3 +528,81 @@ fn the_binary_writes_log_records_to_a_file() {
         .assert_code(2)
         .assert_output_contains("standard output carries the results");
 }
+
+/// A source of one line of `length` bytes of `{` without a line break until its end, then
+/// `rest`: a line far over the payload limit, generated rather than held in memory.
+struct LongLine {
+    left: usize,
+    rest: Cursor<Vec<u8>>,
+}
+
+impl std::io::Read for LongLine {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            return self.rest.read(buffer);
+        }
+        let n = buffer.len().min(self.left);
+        buffer[..n].fill(b'{');
+        self.left -= n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_line_over_the_payload_limit_is_refused_without_being_held_whole() {
+    let program = program(
+        &json::from_str(r#"{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}"#)
+            .unwrap(),
+    );
+    let mut options = options(1, 4, 0.0);
+    let limit = 1_000;
+    options.pool.execution.max_payload_bytes = limit;
+    let fits = format!("{{\"s\":\"{}\"}}", "x".repeat(limit - 8));
+    assert_eq!(fits.len(), limit);
+    // 200 MB in one line; held whole, it would take that much memory.
+    let long = 200_000_000;
+    let input = LongLine {
+        left: long,
+        rest: Cursor::new(
+            format!(
+                "\n{fits}   \n{{\"after\":1}}\n{fits}{}\n",
+                " ".repeat(5_000)
+            )
+            .into_bytes(),
+        ),
+    };
+    let mut out = Vec::new();
+    let mut dead = Vec::new();
+    let summary = pipeline::run_lines(
+        input,
+        &mut out,
+        &mut dead,
+        program,
+        options,
+        Arc::new(NoTasks),
+    )
+    .expect("the pipeline runs to the end of its input");
+    assert_eq!(
+        (summary.events, summary.succeeded, summary.rejected),
+        (4, 3, 1)
+    );
+    let letter: Value = json::from_slice(dead.strip_suffix(b"\n").unwrap()).unwrap();
+    assert_eq!(letter["event"], 0);
+    assert_eq!(letter["status"], "REJECTED");
+    assert_eq!(
+        letter["cause"],
+        format!(
+            "the line has {} bytes, more than the payload limit of {limit} bytes",
+            long + 1
+        )
+        .as_str()
+    );
+    assert_eq!(
+        letter["input"].as_str().map(str::len),
+        Some(limit),
+        "the dead letter carries the line's head"
+    );
+    let outputs: Vec<&str> = std::str::from_utf8(&out).unwrap().lines().collect();
+    // A line at the limit, with any amount of whitespace around it, still runs.
+    assert_eq!(outputs, [fits.as_str(), r#"{"after":1}"#, fits.as_str()]);
+}

@@ -78,6 +78,9 @@ where
     let (permits, returned) = bounded::<()>(options.max_in_flight.max(1));
     // The reader's last word: how many events it read, and the read error that stopped it.
     let (done_sender, mut done) = bounded::<(u64, Option<std::io::Error>)>(1);
+    // Lines longer than the payload limit, refused by the reader without holding them whole.
+    let (oversize_sender, oversize) = bounded::<Finished>(options.max_in_flight.max(1));
+    let limit = options.pool.execution.max_payload_bytes;
     let source_name = options.source_name.clone();
     let reader = std::thread::Builder::new()
         .name("stepstream-reader".into())
@@ -88,13 +91,13 @@ where
             let mut index = 0u64;
             let error = loop {
                 line.clear();
-                match reader.read_until(b'\n', &mut line) {
-                    Ok(0) => break None,
-                    Ok(_) => {}
+                let read = match read_line_bounded(&mut reader, &mut line, limit) {
+                    Ok(read) if read.bytes == 0 => break None,
+                    Ok(read) => read,
                     Err(err) => break Some(err),
-                }
+                };
                 let payload = trim(&line);
-                if !payload.is_empty() {
+                if !payload.is_empty() || read.cut {
                     if permits.is_full() && !batch.is_empty() {
                         // About to wait for a permit: let the held events run first.
                         pool.submit(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
@@ -102,11 +105,31 @@ where
                     if permits.send(()).is_err() {
                         break None;
                     }
-                    batch.push(Job {
-                        id: index,
-                        name: format!("{source_name}-0-{index}"),
-                        payload: payload.to_vec(),
-                    });
+                    let name = format!("{source_name}-0-{index}");
+                    if read.cut {
+                        let reason = format!(
+                            "the line has {} bytes, more than the payload limit of {limit} bytes",
+                            read.bytes
+                        );
+                        let payload = std::mem::take(&mut line);
+                        let verdict = Verdict::Rejected { reason };
+                        let rejected = Finished {
+                            id: index,
+                            name,
+                            verdict,
+                            payload,
+                        };
+                        if oversize_sender.send(rejected).is_err() {
+                            break None;
+                        }
+                    } else {
+                        let payload = payload.to_vec();
+                        batch.push(Job {
+                            id: index,
+                            name,
+                            payload,
+                        });
+                    }
                     index += 1;
                 }
                 if batch.len() >= BATCH || (reader.buffer().is_empty() && !batch.is_empty()) {
@@ -131,6 +154,11 @@ where
                 }
                 Err(_) => break,
             },
+            recv(oversize) -> finished => if let Ok(finished) = finished {
+                summary.count(&finished.verdict);
+                write_result(&finished, &mut out, &mut dead)?;
+                let _ = returned.recv_timeout(Duration::from_secs(1));
+            },
             recv(done) -> last => match last {
                 Ok((total, error)) => {
                     expected = Some(total);
@@ -148,6 +176,52 @@ where
     match read_error {
         Some(err) => Err(err),
         None => Ok(summary),
+    }
+}
+
+/// One line as [`read_line_bounded`] read it.
+struct LineRead {
+    /// The line's whole length with its line break; 0 at the end of the input.
+    bytes: usize,
+    /// Whether the line held more than the limit beyond what was kept (whitespace aside).
+    cut: bool,
+}
+
+/// Reads one line into `line`, keeping at most `limit` bytes of it and skipping the rest, so
+/// that a line without end (or one far over the payload limit) never grows memory unbounded.
+fn read_line_bounded(
+    reader: &mut impl BufRead,
+    line: &mut Vec<u8>,
+    limit: usize,
+) -> std::io::Result<LineRead> {
+    let mut read = LineRead {
+        bytes: 0,
+        cut: false,
+    };
+    loop {
+        let buffer = match reader.fill_buf() {
+            Ok(buffer) => buffer,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        if buffer.is_empty() {
+            return Ok(read);
+        }
+        let (chunk, ended) = match buffer.iter().position(|&byte| byte == b'\n') {
+            Some(end) => (&buffer[..=end], true),
+            None => (buffer, false),
+        };
+        let room = limit.saturating_sub(line.len()).min(chunk.len());
+        line.extend_from_slice(&chunk[..room]);
+        // What does not fit is skipped; only whitespace may be skipped without consequence.
+        let skipped = &chunk[room..];
+        read.cut |= !skipped.iter().all(u8::is_ascii_whitespace);
+        read.bytes += chunk.len();
+        let consumed = chunk.len();
+        reader.consume(consumed);
+        if ended {
+            return Ok(read);
+        }
     }
 }
 
