@@ -1169,6 +1169,11 @@ fn credentials_in_the_config_are_never_printed() {
     let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
     assert!(stderr.contains("consuming"), "no startup line: {stderr}");
     assert!(stderr.contains("metrics on http://127.0.0.1:"), "{stderr}");
+    // The Kafka clients' own warnings reach standard error: nothing listens at the broker.
+    assert!(
+        stderr.contains("stepstream: kafka consumer") && stderr.contains("Connection refused"),
+        "the unreachable broker is not reported: {stderr}"
+    );
     for secret in secrets {
         assert!(
             !stderr.contains(secret),

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
-use rdkafka::config::ClientConfig;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders};
@@ -88,11 +88,50 @@ struct StageContext {
     paused: Arc<AtomicBool>,
     /// Whether the stage owns partitions.
     ready: Arc<AtomicBool>,
+    log: ClientLog,
 }
 
 impl ClientContext for StageContext {
     fn stats(&self, statistics: rdkafka::Statistics) {
         crate::telemetry::record_lag(&statistics);
+    }
+
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        self.log.write(level, facility, message);
+    }
+}
+
+/// Passes a Kafka client's warnings and errors (a broker that cannot be reached, a refused
+/// setting) to standard error, credential values masked; its notices and debugging lines
+/// stay out.
+pub(crate) struct ClientLog {
+    client: &'static str,
+    secrets: Vec<String>,
+}
+
+impl ClientLog {
+    /// For the client named `client` (in each line) made with `settings`.
+    pub(crate) fn new<'a>(
+        client: &'static str,
+        settings: impl IntoIterator<Item = (&'a String, &'a String)>,
+    ) -> ClientLog {
+        let secrets = settings
+            .into_iter()
+            .filter(|(key, value)| crate::config::is_secret_setting(key) && !value.is_empty())
+            .map(|(_, value)| value.clone())
+            .collect();
+        ClientLog { client, secrets }
+    }
+
+    pub(crate) fn write(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        if level as i32 > RDKafkaLogLevel::Warning as i32 {
+            return;
+        }
+        let mut message = message.to_string();
+        for secret in &self.secrets {
+            message = message.replace(secret.as_str(), crate::config::REDACTED);
+        }
+        eprintln!("stepstream: kafka {} {facility}: {message}", self.client);
     }
 }
 
@@ -149,9 +188,14 @@ fn lock(assignment: &Mutex<Assignment>) -> MutexGuard<'_, Assignment> {
 /// Reports each produced record's acknowledgement back to the stage.
 struct DeliveryContext {
     acks: Sender<(u64, Result<(), String>)>,
+    log: ClientLog,
 }
 
-impl ClientContext for DeliveryContext {}
+impl ClientContext for DeliveryContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        self.log.write(level, facility, message);
+    }
+}
 
 impl ProducerContext for DeliveryContext {
     type DeliveryOpaque = usize;
@@ -210,6 +254,7 @@ pub fn run_stage(
             assignment: Arc::clone(&assignment),
             paused: Arc::clone(&paused),
             ready: Arc::clone(&kafka.ready),
+            log: ClientLog::new("consumer", &kafka.connection.consumer),
         })?;
     let topics: Vec<&str> = kafka
         .connection
@@ -230,7 +275,10 @@ pub fn run_stage(
         producer_config.set(key, value);
     }
     let producer: BaseProducer<DeliveryContext> =
-        producer_config.create_with_context(DeliveryContext { acks: ack_sender })?;
+        producer_config.create_with_context(DeliveryContext {
+            acks: ack_sender,
+            log: ClientLog::new("producer", &kafka.connection.producer),
+        })?;
 
     let mut pool = Pool::start(program, pool_options, tasks);
     let results = pool.results().clone();
@@ -588,6 +636,13 @@ impl Stage<'_> {
                 record
                     .headers
                     .push(("stepstream-status", "UNDELIVERABLE".into()));
+            } else if record.payload.is_empty() {
+                // Nothing is left to take away: the record waits for the broker to take it,
+                // and its offset stays uncommitted, rather than being dropped.
+                eprintln!(
+                    "stepstream: {cause}, even without its payload; retrying (offset held back)"
+                );
+                continue;
             } else {
                 record.payload.clear();
             }

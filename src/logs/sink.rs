@@ -558,9 +558,14 @@ struct LogDelivery {
     delivered: AtomicU64,
     failed: AtomicU64,
     last_error: std::sync::Mutex<Option<String>>,
+    log: crate::kafka::ClientLog,
 }
 
-impl ClientContext for LogDelivery {}
+impl ClientContext for LogDelivery {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        self.log.write(level, facility, message);
+    }
+}
 
 impl ProducerContext for LogDelivery {
     type DeliveryOpaque = ();
@@ -609,6 +614,7 @@ impl KafkaOutput {
             delivered: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             last_error: std::sync::Mutex::new(None),
+            log: crate::kafka::ClientLog::new("log producer", settings),
         })?;
         Ok(KafkaOutput {
             producer,
