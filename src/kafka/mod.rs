@@ -103,10 +103,11 @@ impl ClientContext for StageContext {
 
 /// Passes a Kafka client's warnings and errors (a broker that cannot be reached, a refused
 /// setting) to standard error, credential values masked; its notices and debugging lines
-/// stay out.
+/// stay out unless the client's settings ask for them with librdkafka's `debug`.
 pub(crate) struct ClientLog {
     client: &'static str,
     secrets: Vec<String>,
+    everything: bool,
 }
 
 impl ClientLog {
@@ -115,16 +116,32 @@ impl ClientLog {
         client: &'static str,
         settings: impl IntoIterator<Item = (&'a String, &'a String)>,
     ) -> ClientLog {
-        let secrets = settings
-            .into_iter()
-            .filter(|(key, value)| crate::config::is_secret_setting(key) && !value.is_empty())
-            .map(|(_, value)| value.clone())
-            .collect();
-        ClientLog { client, secrets }
+        let mut secrets = Vec::new();
+        let mut everything = false;
+        for (key, value) in settings {
+            everything |= key == "debug" && !value.is_empty();
+            if crate::config::is_secret_setting(key) && !value.is_empty() {
+                secrets.push(value.clone());
+            }
+        }
+        ClientLog {
+            client,
+            secrets,
+            everything,
+        }
+    }
+
+    /// The level the client is to log at (librdkafka filters below it).
+    pub(crate) fn level(&self) -> RDKafkaLogLevel {
+        if self.everything {
+            RDKafkaLogLevel::Debug
+        } else {
+            RDKafkaLogLevel::Warning
+        }
     }
 
     pub(crate) fn write(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
-        if level as i32 > RDKafkaLogLevel::Warning as i32 {
+        if !self.everything && level as i32 > RDKafkaLogLevel::Warning as i32 {
             return;
         }
         let mut message = message.to_string();
@@ -245,16 +262,22 @@ pub fn run_stage(
         .set("enable.auto.commit", "true")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", "6000");
+        .set("session.timeout.ms", "6000")
+        // The longest a fetch waits for data to arrive: librdkafka's 500 ms becomes the
+        // latency of every event on brokers that hold a fetch that long; 10 ms costs an
+        // idle stage a hundred empty fetches a second.
+        .set("fetch.wait.max.ms", "10");
     for (key, value) in &kafka.connection.consumer {
         consumer_config.set(key, value);
     }
+    let consumer_log = ClientLog::new("consumer", &kafka.connection.consumer);
+    consumer_config.set_log_level(consumer_log.level());
     let consumer: BaseConsumer<StageContext> =
         consumer_config.create_with_context(StageContext {
             assignment: Arc::clone(&assignment),
             paused: Arc::clone(&paused),
             ready: Arc::clone(&kafka.ready),
-            log: ClientLog::new("consumer", &kafka.connection.consumer),
+            log: consumer_log,
         })?;
     let topics: Vec<&str> = kafka
         .connection
@@ -274,10 +297,12 @@ pub fn run_stage(
     for (key, value) in &kafka.connection.producer {
         producer_config.set(key, value);
     }
+    let producer_log = ClientLog::new("producer", &kafka.connection.producer);
+    producer_config.set_log_level(producer_log.level());
     let producer: BaseProducer<DeliveryContext> =
         producer_config.create_with_context(DeliveryContext {
             acks: ack_sender,
-            log: ClientLog::new("producer", &kafka.connection.producer),
+            log: producer_log,
         })?;
 
     let mut pool = Pool::start(program, pool_options, tasks);

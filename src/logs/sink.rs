@@ -610,11 +610,13 @@ impl KafkaOutput {
         for (key, value) in settings {
             config.set(key, value);
         }
+        let log = crate::kafka::ClientLog::new("log producer", settings);
+        config.set_log_level(log.level());
         let producer = config.create_with_context(LogDelivery {
             delivered: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             last_error: std::sync::Mutex::new(None),
-            log: crate::kafka::ClientLog::new("log producer", settings),
+            log,
         })?;
         Ok(KafkaOutput {
             producer,
