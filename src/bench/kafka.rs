@@ -222,6 +222,7 @@ pub fn run(
         Ok(Measured {
             produced_in,
             start,
+            end: Instant::now(),
             cpu_start,
             cpu_end: pid.and_then(procfs::cpu_seconds),
             peak_rss: pid.and_then(procfs::peak_rss_bytes),
@@ -239,7 +240,8 @@ pub fn run(
         return Err(err);
     }
 
-    let last = outcome.last.unwrap_or(measured.start);
+    // Without any result the run lasted until it was given up.
+    let last = outcome.last.unwrap_or(measured.end);
     let wall = last
         .saturating_duration_since(measured.start)
         .as_secs_f64()
@@ -289,6 +291,8 @@ pub fn run(
 struct Measured {
     produced_in: Option<f64>,
     start: Instant,
+    /// When the last result came or the run was given up.
+    end: Instant,
     cpu_start: Option<f64>,
     cpu_end: Option<f64>,
     peak_rss: Option<u64>,
@@ -316,6 +320,12 @@ fn wait_for(
                 "stepstream bench: no new result for {} s; {now_count} of {want} arrived",
                 stall.as_secs()
             );
+            if let Some(daemon) = daemon {
+                eprintln!(
+                    "stepstream bench: the daemon's last words:\n{}",
+                    daemon.log_tail()
+                );
+            }
             return Ok(());
         }
         if let Some(daemon) = daemon {
