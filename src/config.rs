@@ -476,11 +476,13 @@ impl Config {
                 return Err(format!("{key} must not be empty"));
             }
         }
-        if kafka
-            .input_topics
-            .iter()
-            .any(|topic| *topic == kafka.output_topic || *topic == kafka.dead_letter_topic)
-        {
+        // `{topic}` in the output and dead-letter topics stands for the event's input topic.
+        let expand =
+            |template: &str, input: &str| template.replace(crate::kafka::INPUT_TOPIC, input);
+        if kafka.input_topics.iter().any(|topic| {
+            *topic == expand(&kafka.output_topic, topic)
+                || *topic == expand(&kafka.dead_letter_topic, topic)
+        }) {
             return Err("an input topic must not also be the output or dead-letter topic".into());
         }
         if self.workers.max_in_flight == 0 {
@@ -678,6 +680,14 @@ mod tests {
         check(
             "state_machine = \"m.json\"\n[kafka]\ninput_topics = [\"x\"]\noutput_topic = \"x\"",
             Some("must not also be"),
+        );
+        check(
+            "state_machine = \"m.json\"\n[kafka]\ninput_topics = [\"x\"]\ndead_letter_topic = \"{topic}\"",
+            Some("must not also be"),
+        );
+        check(
+            "state_machine = \"m.json\"\n[kafka]\ninput_topics = [\"^orders-.*\"]\noutput_topic = \"{topic}.out\"\ndead_letter_topic = \"{topic}.dlq\"",
+            None,
         );
         check(
             "state_machine = \"m.json\"\n[workers]\nmax_in_flight = 0",

@@ -2242,3 +2242,85 @@ fn the_stage_logs_errors_to_stdout_by_default() {
         .count();
     assert_eq!(failures, 10);
 }
+
+/// A regex subscription over several input topics, each event's results going to the output
+/// and dead-letter topics named after its own input topic (`{topic}.out`, `{topic}.dlq`).
+#[test]
+fn results_go_to_topics_named_after_their_input_topic() {
+    let Some(brokers) = broker() else { return };
+    let base = Names::new("kafka-routes");
+    let dir = util::temp_dir("kafka-routes");
+    let views: Vec<Names> = ["a", "b"]
+        .iter()
+        .map(|suffix| {
+            let input = format!("{}-{suffix}", base.input);
+            Names {
+                output: format!("{input}.out"),
+                dead_letters: format!("{input}.dlq"),
+                group: base.group.clone(),
+                input,
+            }
+        })
+        .collect();
+    for view in &views {
+        view.create_topics(&brokers, 2);
+    }
+    let stage = Stage::new(&base, odd_ones_fail(&dir));
+    let quote = |text: &str| serde_json::to_string(text).expect("strings serialise");
+    let config = stage
+        .config(&brokers)
+        .replace(
+            &format!("input_topics = [{}]", quote(&base.input)),
+            &format!(
+                "input_topics = [{}]",
+                quote(&format!("^{}-[ab]$", base.input))
+            ),
+        )
+        .replace(&quote(&base.output), &quote("{topic}.out"))
+        .replace(&quote(&base.dead_letters), &quote("{topic}.dlq"));
+    let config = util::write_file(&dir, "routes.toml", &config);
+    let mut daemon = Daemon::start(&config, &brokers, &dir, "routes");
+    let events = parity_events(40);
+    let produced: Vec<Vec<Produced>> = views
+        .iter()
+        .map(|view| produce(&brokers, &view.input, &events))
+        .collect();
+    for (view, produced) in views.iter().zip(&produced) {
+        let mut results = Collector::new(&brokers, view, 2);
+        let complete = results.until(Duration::from_secs(60), |records| records.len() >= 40);
+        results.poll_for(Duration::from_millis(300));
+        daemon.assert_running();
+        assert!(
+            complete,
+            "{} got {} of 40 results",
+            view.input,
+            results.records.len()
+        );
+        let (counts, strays) = tally(&results.records, view, produced);
+        assert!(
+            strays.is_empty(),
+            "{}: results of no event: {strays:#?}",
+            view.input
+        );
+        assert!(
+            counts.iter().all(|&count| count == 1),
+            "{}: {counts:?}",
+            view.input
+        );
+        let positions = by_position(produced);
+        for record in &results.records {
+            check_result_headers(record, view, produced, &positions);
+        }
+        let dead = results
+            .records
+            .iter()
+            .filter(|record| record.topic == view.dead_letters)
+            .count();
+        assert_eq!(
+            dead, 20,
+            "the odd events of {} are its dead letters",
+            view.input
+        );
+    }
+    daemon.stop_cleanly();
+}

@@ -320,8 +320,10 @@ pub fn run_stage(
         paused,
         positions: HashMap::default(),
         last_topic: None,
-        output_topic: Arc::from(kafka.connection.output_topic.as_str()),
-        dead_letter_topic: Arc::from(kafka.connection.dead_letter_topic.as_str()),
+        routes: Routes::new(
+            &kafka.connection.output_topic,
+            &kafka.connection.dead_letter_topic,
+        ),
         summary: Summary::default(),
         metrics: StageMetrics::new(),
     };
@@ -393,10 +395,45 @@ struct Stage<'a> {
     positions: HashMap<(Arc<str>, i32), i64, FastHash>,
     /// The last input topic seen, shared, with its execution-name prefix.
     last_topic: Option<(Arc<str>, String)>,
-    output_topic: Arc<str>,
-    dead_letter_topic: Arc<str>,
+    routes: Routes,
     summary: Summary,
     metrics: StageMetrics,
+}
+
+/// Where an event's results go: the configured output and dead-letter topics, in which
+/// `{topic}` stands for the event's input topic (`{topic}.out` sends the results of `orders`
+/// to `orders.out`), made once per input topic.
+struct Routes {
+    output: Arc<str>,
+    dead_letter: Arc<str>,
+    by_input: HashMap<Arc<str>, (Arc<str>, Arc<str>), FastHash>,
+}
+
+/// What stands for the input topic in an output or dead-letter topic name.
+pub const INPUT_TOPIC: &str = "{topic}";
+
+impl Routes {
+    fn new(output: &str, dead_letter: &str) -> Routes {
+        Routes {
+            output: Arc::from(output),
+            dead_letter: Arc::from(dead_letter),
+            by_input: HashMap::default(),
+        }
+    }
+
+    /// The output and dead-letter topics of an event read from `input`.
+    fn of(&mut self, input: &Arc<str>) -> (Arc<str>, Arc<str>) {
+        if !self.output.contains(INPUT_TOPIC) && !self.dead_letter.contains(INPUT_TOPIC) {
+            return (Arc::clone(&self.output), Arc::clone(&self.dead_letter));
+        }
+        let (output, dead_letter) = self.by_input.entry(Arc::clone(input)).or_insert_with(|| {
+            (
+                Arc::from(self.output.replace(INPUT_TOPIC, input)),
+                Arc::from(self.dead_letter.replace(INPUT_TOPIC, input)),
+            )
+        });
+        (Arc::clone(output), Arc::clone(dead_letter))
+    }
 }
 
 /// Refusals of a record before it is rerouted (to the dead-letter topic, or without payload).
@@ -568,11 +605,12 @@ impl Stage<'_> {
             ("stepstream-execution", finished.name.clone()),
             ("stepstream-source", source),
         ];
+        let (output_topic, dead_letter_topic) = self.routes.of(&origin.topic);
         let (topic, payload) = match finished.verdict {
             Verdict::Succeeded { output } => {
                 self.metrics.produced += 1;
                 headers.push(("stepstream-status", "SUCCEEDED".into()));
-                (Arc::clone(&self.output_topic), output)
+                (output_topic, output)
             }
             Verdict::Failed {
                 status,
@@ -587,13 +625,13 @@ impl Stage<'_> {
                 if let Some(cause) = cause {
                     headers.push(("stepstream-cause", cause));
                 }
-                (Arc::clone(&self.dead_letter_topic), finished.payload)
+                (Arc::clone(&dead_letter_topic), finished.payload)
             }
             Verdict::Rejected { reason } => {
                 self.metrics.dead_lettered += 1;
                 headers.push(("stepstream-status", "REJECTED".into()));
                 headers.push(("stepstream-cause", reason));
-                (Arc::clone(&self.dead_letter_topic), finished.payload)
+                (Arc::clone(&dead_letter_topic), finished.payload)
             }
         };
         origin.record = Some(Produced {
@@ -641,12 +679,11 @@ impl Stage<'_> {
                 continue;
             }
             refusals = 0;
-            let dead_letter_topic = Arc::clone(&self.dead_letter_topic);
-            let Some(record) = self
-                .origins
-                .get_mut(&id)
-                .and_then(|origin| origin.record.as_mut())
-            else {
+            let Some(origin) = self.origins.get_mut(&id) else {
+                return;
+            };
+            let (_, dead_letter_topic) = self.routes.of(&origin.topic);
+            let Some(record) = origin.record.as_mut() else {
                 return;
             };
             let cause = format!(
