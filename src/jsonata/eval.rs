@@ -414,17 +414,7 @@ impl<'a> Evaluator<'a> {
         if keep_singleton || node.group.is_some() || node.tuple {
             return Ok(None);
         }
-        let plain = |s: &Node| {
-            s.stages.is_empty()
-                && s.predicate.is_empty()
-                && s.group.is_none()
-                && s.focus.is_none()
-                && s.index.is_none()
-                && s.ancestor.is_none()
-                && !s.tuple
-                && !s.keep_array
-                && !s.cons_array
-        };
+        let plain = |s: &Node| s.is_bare() && !s.tuple && !s.keep_array && !s.cons_array;
         for (i, step) in steps.iter().enumerate() {
             let ok = match &step.kind {
                 Kind::Name(_) => true,
