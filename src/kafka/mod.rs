@@ -625,13 +625,13 @@ impl Stage<'_> {
                 if let Some(cause) = cause {
                     headers.push(("stepstream-cause", cause));
                 }
-                (Arc::clone(&dead_letter_topic), finished.payload)
+                (dead_letter_topic, finished.payload)
             }
             Verdict::Rejected { reason } => {
                 self.metrics.dead_lettered += 1;
                 headers.push(("stepstream-status", "REJECTED".into()));
                 headers.push(("stepstream-cause", reason));
-                (Arc::clone(&dead_letter_topic), finished.payload)
+                (dead_letter_topic, finished.payload)
             }
         };
         origin.record = Some(Produced {
