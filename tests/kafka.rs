@@ -2324,3 +2324,77 @@ fn results_go_to_topics_named_after_their_input_topic() {
     }
     daemon.stop_cleanly();
 }
+
+/// Deleting the topics the daemon reads and writes does not stop it: it goes on and picks up
+/// a new topic that its pattern matches. The local broker answers the fetch of a deleted
+/// topic in a way that crashed librdkafka 2.12.1 (vendor/rdkafka-sys/PATCHES.md).
+#[test]
+fn deleting_a_topic_the_daemon_reads_does_not_stop_it() {
+    let Some(brokers) = broker() else { return };
+    let base = Names::new("kafka-delete");
+    let dir = util::temp_dir("kafka-delete");
+    let view = |suffix: &str| {
+        let input = format!("{}-{suffix}", base.input);
+        Names {
+            output: format!("{input}.out"),
+            dead_letters: format!("{input}.dlq"),
+            group: base.group.clone(),
+            input,
+        }
+    };
+    let (first, second) = (view("1"), view("2"));
+    first.create_topics(&brokers, 2);
+    let stage = Stage::new(&base, odd_ones_fail(&dir));
+    let quote = |text: &str| serde_json::to_string(text).expect("strings serialise");
+    let mut config = stage
+        .config(&brokers)
+        .replace(
+            &format!("input_topics = [{}]", quote(&base.input)),
+            &format!(
+                "input_topics = [{}]",
+                quote(&format!("^{}-[0-9]+$", base.input))
+            ),
+        )
+        .replace(&quote(&base.output), &quote("{topic}.out"))
+        .replace(&quote(&base.dead_letters), &quote("{topic}.dlq"));
+    // New topics are found at the next metadata refresh.
+    config.push_str("\n[kafka.consumer]\n\"topic.metadata.refresh.interval.ms\" = \"500\"\n");
+    let config = util::write_file(&dir, "delete.toml", &config);
+    let mut daemon = Daemon::start(&config, &brokers, &dir, "delete");
+    let events = parity_events(20);
+    for (round, view) in [&first, &second].into_iter().enumerate() {
+        if round == 1 {
+            view.create_topics(&brokers, 2);
+        }
+        let produced = produce(&brokers, &view.input, &events);
+        let mut results = Collector::new(&brokers, view, 2);
+        let complete = results.until(Duration::from_secs(60), |records| records.len() >= 20);
+        daemon.assert_running();
+        assert!(
+            complete,
+            "{} got {} of 20 results",
+            view.input,
+            results.records.len()
+        );
+        let (counts, strays) = tally(&results.records, view, &produced);
+        assert!(
+            strays.is_empty(),
+            "{}: results of no event: {strays:#?}",
+            view.input
+        );
+        assert!(
+            counts.iter().all(|&count| count >= 1),
+            "{}: {counts:?}",
+            view.input
+        );
+        drop(results);
+        if round == 0 {
+            admin::delete_topics(&brokers, &[&view.input, &view.output, &view.dead_letters])
+                .expect("the topics are deleted");
+            // The daemon's next fetches ask for the deleted partitions.
+            std::thread::sleep(Duration::from_secs(3));
+            daemon.assert_running();
+        }
+    }
+    daemon.stop_cleanly();
+}

@@ -65,3 +65,29 @@ pub fn create_topics(brokers: &str, topics: &[(&str, i32)]) -> Result<(), String
     }
     Ok(())
 }
+
+/// Deletes topics; a topic that does not exist is not an error.
+pub fn delete_topics(brokers: &str, topics: &[&str]) -> Result<(), String> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .map_err(|err| format!("cannot create an admin client for {brokers}: {err}"))?;
+    let options = AdminOptions::new()
+        .request_timeout(Some(Duration::from_secs(15)))
+        .operation_timeout(Some(Duration::from_secs(15)));
+    let results = block_on(
+        admin.delete_topics(topics, &options),
+        Duration::from_secs(20),
+    )
+    .ok_or_else(|| format!("deleting topics on {brokers} timed out; is the broker running?"))?
+    .map_err(|err| format!("deleting topics on {brokers}: {err}"))?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) => {}
+            Err((topic, code)) => {
+                return Err(format!("deleting topic {topic} on {brokers}: {code}"))
+            }
+        }
+    }
+    Ok(())
+}
