@@ -12,10 +12,14 @@
 #   STEPSTREAM_SOAK_WORKLOAD  definition to run (default tests/data/workloads/w1-pass-chain.json)
 #   STEPSTREAM_SOAK_PROBE     events of the top-rate probe (default 300000)
 #   STEPSTREAM_SOAK_OUT       where the JSON report goes (default target/soak-DATE.json)
+#   STEPSTREAM_SOAK_ROTATE    seconds of events per set of topics (default 30; see below)
 #   STEPSTREAM_BIN            the stepstream binary (default: the release build, built if missing)
 # The broker is the project's local one (scripts/kafka-broker.sh, started if needed). Its memory
-# storage keeps every record: at ~330 bytes per event and result the broker grows by about
-# 0.7 GB per million events, which bounds RATE × MINUTES on a small machine.
+# storage keeps every record (about 0.7 GB per million W1 events with their results) and its
+# fetches slow down as a partition's batches pile up, so the run moves to new topics every
+# STEPSTREAM_SOAK_ROTATE seconds and deletes each set once all its results are in
+# (`stepstream bench --rotate-topics`); the daemon subscribes to the sets by a pattern and
+# refreshes its metadata every second to find each new one.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -27,12 +31,14 @@ PROBE=${STEPSTREAM_SOAK_PROBE:-300000}
 TARGET=${CARGO_TARGET_DIR:-$REPO/target}
 BIN=${STEPSTREAM_BIN:-$TARGET/release/stepstream}
 OUT=${STEPSTREAM_SOAK_OUT:-$TARGET/soak-$(date -u +%Y%m%dT%H%M%SZ).json}
+ROTATE=${STEPSTREAM_SOAK_ROTATE:-30}
 
 say() { printf 'soak: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
 [[ $MINUTES =~ ^[0-9]+$ && $MINUTES -gt 0 ]] || die "MINUTES must be a positive whole number"
 [[ -z $RATE || $RATE =~ ^[0-9]+$ ]] || die "RATE must be a whole number of events per second"
+[[ $ROTATE =~ ^[0-9]+$ && $ROTATE -gt 0 ]] || die "STEPSTREAM_SOAK_ROTATE must be a positive whole number"
 if [[ ! -x $BIN ]]; then
   say "building $BIN"
   cargo build --release >&2
@@ -50,8 +56,13 @@ fi
 EVENTS=$((RATE * 60 * MINUTES))
 say "$EVENTS events at $RATE/s for $MINUTES min; per-minute samples follow; report in $OUT"
 mkdir -p "$(dirname "$OUT")"
-"$BIN" bench "$WORKLOAD" --events "$EVENTS" --rate "$RATE" --time-scale 0 --no-compare \
-  --sample-every 60 --stall-timeout 120 --json --quiet >"$OUT"
+CONFIG=$(mktemp "${TMPDIR:-/tmp}/stepstream-soak-XXXXXX.toml")
+trap 'rm -f "$CONFIG"' EXIT
+MACHINE=$(cd "$(dirname "$WORKLOAD")" && pwd)/$(basename "$WORKLOAD")
+printf 'state_machine = "%s"\n\n[kafka.consumer]\n"topic.metadata.refresh.interval.ms" = "1000"\n"partition.assignment.strategy" = "cooperative-sticky"\n' \
+  "$MACHINE" >"$CONFIG"
+"$BIN" bench "$WORKLOAD" --config "$CONFIG" --events "$EVENTS" --rate "$RATE" --time-scale 0 \
+  --no-compare --rotate-topics "$ROTATE" --sample-every 60 --stall-timeout 120 --json --quiet >"$OUT"
 
 python3 - "$OUT" "$RATE" <<'PY'
 import json, sys

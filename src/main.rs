@@ -327,6 +327,18 @@ struct BenchArgs {
     /// this many seconds as the run goes, and adds them to the report (a soak test)
     #[arg(long, value_name = "SECONDS")]
     sample_every: Option<u64>,
+    /// Moves a paced run to new topics every this many seconds and deletes each set once all
+    /// its events have results, so that a long run (a soak) does not fill a broker that keeps
+    /// every record. The daemon subscribes to the sets by a pattern and finds each at its
+    /// next metadata refresh: set `topic.metadata.refresh.interval.ms` low in the config's
+    /// `[kafka.consumer]` (scripts/soak.sh does).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        requires = "rate",
+        conflicts_with = "attach"
+    )]
+    rotate_topics: Option<u64>,
     /// Measures a daemon that is already running: its input topic (with --output-topic and
     /// --dead-letter-topic). No no-op pipe is run.
     #[arg(long, requires_all = ["output_topic", "dead_letter_topic"])]
@@ -1047,6 +1059,9 @@ fn bench_command(args: BenchArgs) -> Result<u8, Failure> {
             progress: !args.quiet,
             sample_every: args
                 .sample_every
+                .map(|seconds| Duration::from_secs(seconds.max(1))),
+            rotate: args
+                .rotate_topics
                 .map(|seconds| Duration::from_secs(seconds.max(1))),
         };
         let mut targets = Vec::new();

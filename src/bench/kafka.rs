@@ -40,6 +40,9 @@ pub struct KafkaBench {
     /// Reports latency and the daemon's memory once per interval (a soak), on stderr as
     /// the run goes and in the report.
     pub sample_every: Option<Duration>,
+    /// Moves a paced run to new topics after this long, deleting each set of topics once all
+    /// its events have results, so the broker holds only a few sets at a time (a soak).
+    pub rotate: Option<Duration>,
 }
 
 /// What runs the executions.
@@ -68,6 +71,98 @@ struct Topics {
     group: String,
 }
 
+/// Topic rotation: event `i` goes to segment `i / per_segment`, whose input topic is
+/// `PREFIX<segment>` and whose results go to `PREFIX<segment>.out` and `PREFIX<segment>.dlq`
+/// (the daemon subscribes to `^PREFIX[0-9]+$` and writes to `{topic}.out` and `{topic}.dlq`).
+/// A segment's topics are created while the one before it is being produced, and deleted
+/// once every event of the segment has a result.
+#[derive(Debug, Clone)]
+struct Rotation {
+    brokers: String,
+    prefix: String,
+    partitions: i32,
+    /// Events per segment, a multiple of the partitions, so an event's partition and offset
+    /// in its segment's topic give its number.
+    per_segment: u64,
+    total: u64,
+}
+
+impl Rotation {
+    fn new(bench: &KafkaBench, prefix: String, total: u64, rate: f64, every: Duration) -> Self {
+        let partitions = bench.partitions.max(1) as u64;
+        let wanted = (rate * every.as_secs_f64()).ceil().max(1.0) as u64;
+        Rotation {
+            brokers: bench.brokers.clone(),
+            prefix,
+            partitions: partitions as i32,
+            per_segment: wanted.div_ceil(partitions) * partitions,
+            total,
+        }
+    }
+
+    fn segments(&self) -> u64 {
+        self.total.div_ceil(self.per_segment)
+    }
+
+    /// Events in segment `segment` (the last one may be short).
+    fn len(&self, segment: u64) -> u64 {
+        self.per_segment
+            .min(self.total.saturating_sub(segment * self.per_segment))
+    }
+
+    fn input(&self, segment: u64) -> String {
+        format!("{}{segment}", self.prefix)
+    }
+
+    fn results(&self, segment: u64) -> [String; 2] {
+        [
+            format!("{}{segment}.out", self.prefix),
+            format!("{}{segment}.dlq", self.prefix),
+        ]
+    }
+
+    fn create(&self, segment: u64) -> Result<(), String> {
+        let [output, dead_letters] = self.results(segment);
+        admin::create_topics(
+            &self.brokers,
+            &[
+                (&self.input(segment), self.partitions),
+                (&output, self.partitions),
+                (&dead_letters, self.partitions),
+            ],
+        )
+    }
+
+    fn delete(&self, segment: u64) -> Result<(), String> {
+        let [output, dead_letters] = self.results(segment);
+        admin::delete_topics(
+            &self.brokers,
+            &[&self.input(segment), &output, &dead_letters],
+        )
+    }
+
+    /// The result topics' partitions of `segment`, read from the start.
+    fn result_partitions(&self, segment: u64) -> Result<TopicPartitionList, String> {
+        let mut list = TopicPartitionList::new();
+        for topic in self.results(segment) {
+            for partition in 0..self.partitions {
+                list.add_partition_offset(&topic, partition, Offset::Beginning)
+                    .map_err(|err| err.to_string())?;
+            }
+        }
+        Ok(list)
+    }
+
+    /// The event that `topic`/`partition`/`offset` holds, if the topic is one of the run's.
+    fn event(&self, topic: &str, partition: i32, offset: i64) -> Option<u64> {
+        let segment: u64 = topic.strip_prefix(&self.prefix)?.parse().ok()?;
+        let (partition, offset) = (u64::try_from(partition).ok()?, u64::try_from(offset).ok()?);
+        (partition < self.partitions as u64).then_some(())?;
+        let index = segment * self.per_segment + offset * self.partitions as u64 + partition;
+        (offset * (self.partitions as u64) < self.per_segment).then_some(index)
+    }
+}
+
 /// Runs one measured run (`label` names it in the report) against `target`.
 pub fn run(
     bench: &KafkaBench,
@@ -75,6 +170,10 @@ pub fn run(
     label: &str,
     target: &Target,
 ) -> Result<RunReport, String> {
+    let paced = bench.rate.is_some();
+    let warmup = if paced { bench.warmup } else { 0 };
+    let total = warmup + bench.events;
+    let mut rotation = None;
     let topics = match target {
         Target::Spawn { .. } => {
             let stamp = std::time::SystemTime::now()
@@ -85,21 +184,34 @@ pub fn run(
                 .map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '-' })
                 .collect();
             let base = format!("stepstream-bench-{stamp}-{}-{slug}", std::process::id());
-            let topics = Topics {
-                input: format!("{base}-in"),
-                output: format!("{base}-out"),
-                dead_letters: format!("{base}-dlq"),
-                group: format!("{base}-group"),
-            };
-            admin::create_topics(
-                &bench.brokers,
-                &[
-                    (&topics.input, bench.partitions),
-                    (&topics.output, bench.partitions),
-                    (&topics.dead_letters, bench.partitions),
-                ],
-            )?;
-            topics
+            if let (Some(every), Some(rate)) = (bench.rotate, bench.rate) {
+                let turn = Rotation::new(bench, format!("{base}-in-"), total, rate, every);
+                turn.create(0)?;
+                let topics = Topics {
+                    input: format!("^{}[0-9]+$", turn.prefix),
+                    output: "{topic}.out".into(),
+                    dead_letters: "{topic}.dlq".into(),
+                    group: format!("{base}-group"),
+                };
+                rotation = Some(turn);
+                topics
+            } else {
+                let topics = Topics {
+                    input: format!("{base}-in"),
+                    output: format!("{base}-out"),
+                    dead_letters: format!("{base}-dlq"),
+                    group: format!("{base}-group"),
+                };
+                admin::create_topics(
+                    &bench.brokers,
+                    &[
+                        (&topics.input, bench.partitions),
+                        (&topics.output, bench.partitions),
+                        (&topics.dead_letters, bench.partitions),
+                    ],
+                )?;
+                topics
+            }
         }
         Target::Attach {
             input_topic,
@@ -113,26 +225,47 @@ pub fn run(
             group: String::new(),
         },
     };
-    let paced = bench.rate.is_some();
-    let warmup = if paced { bench.warmup } else { 0 };
-    let total = warmup + bench.events;
 
     let reader = reader(&bench.brokers)?;
-    let input_partitions = partition_count(&reader, &topics.input)?;
-    let input_bases = high_watermarks(&reader, &topics.input, input_partitions)?;
-    let mut assignment = TopicPartitionList::new();
-    for topic in [&topics.output, &topics.dead_letters] {
-        let partitions = partition_count(&reader, topic)?;
-        for (partition, high) in high_watermarks(&reader, topic, partitions)?
-            .into_iter()
-            .enumerate()
-        {
-            assignment
-                .add_partition_offset(topic, partition as i32, Offset::Offset(high))
+    let (input_partitions, input_bases) = match &rotation {
+        Some(turn) => {
+            reader
+                .assign(&turn.result_partitions(0)?)
                 .map_err(|err| err.to_string())?;
+            (turn.partitions, vec![0; turn.partitions as usize])
         }
-    }
-    reader.assign(&assignment).map_err(|err| err.to_string())?;
+        None => {
+            let input_partitions = partition_count(&reader, &topics.input)?;
+            let input_bases = high_watermarks(&reader, &topics.input, input_partitions)?;
+            let mut assignment = TopicPartitionList::new();
+            for topic in [&topics.output, &topics.dead_letters] {
+                let partitions = partition_count(&reader, topic)?;
+                for (partition, high) in high_watermarks(&reader, topic, partitions)?
+                    .into_iter()
+                    .enumerate()
+                {
+                    assignment
+                        .add_partition_offset(topic, partition as i32, Offset::Offset(high))
+                        .map_err(|err| err.to_string())?;
+                }
+            }
+            reader.assign(&assignment).map_err(|err| err.to_string())?;
+            (input_partitions, input_bases)
+        }
+    };
+    // With rotation: segments whose topics were created (sender → reader), and segments
+    // whose results are all in (reader → the thread that deletes their topics).
+    let (created_tx, created_rx) = std::sync::mpsc::channel::<u64>();
+    let (finished_tx, finished_rx) = std::sync::mpsc::channel::<u64>();
+    let deleter = rotation.clone().map(|turn| {
+        std::thread::spawn(move || {
+            for segment in finished_rx {
+                if let Err(err) = turn.delete(segment) {
+                    eprintln!("stepstream bench: {err}");
+                }
+            }
+        })
+    });
 
     let progress = Arc::new(Progress::default());
     let clock = Instant::now();
@@ -149,6 +282,12 @@ pub fn run(
     }));
     let collector = Collector {
         reader,
+        rotation: rotation.clone().map(|turn| Rotating {
+            done: vec![0; turn.segments() as usize],
+            turn,
+            created: created_rx,
+            finished: finished_tx,
+        }),
         input_topic: topics.input.clone(),
         output_topic: topics.output.clone(),
         bases: input_bases.clone(),
@@ -179,6 +318,9 @@ pub fn run(
         .map_err(|err| err.to_string())?;
 
     let mut sender = Sender::new(bench, &topics.input, input_partitions)?;
+    if let Some(turn) = rotation.clone() {
+        sender.rotation = Some((turn, 1, created_tx));
+    }
     let bar = ProgressBar::start(label, bench.events, Arc::clone(&progress), bench.progress);
     let mut daemon: Option<Daemon> = None;
     let result = (|| -> Result<Measured, String> {
@@ -233,6 +375,9 @@ pub fn run(
     let outcome = collector
         .join()
         .map_err(|_| "the result reader panicked".to_string())?;
+    if let Some(deleter) = deleter {
+        let _ = deleter.join();
+    }
     drop(bar);
     let stopped = daemon.map(Daemon::stop);
     let measured = result?;
@@ -402,6 +547,10 @@ struct Sender {
     topic: String,
     partitions: i32,
     failures: Arc<AtomicU64>,
+    /// With rotation: the segments whose topics exist, and where to announce new ones.
+    rotation: Option<(Rotation, u64, std::sync::mpsc::Sender<u64>)>,
+    /// The segment `topic` belongs to.
+    segment: u64,
 }
 
 impl Sender {
@@ -423,6 +572,8 @@ impl Sender {
             topic: topic.to_string(),
             partitions,
             failures,
+            rotation: None,
+            segment: 0,
         })
     }
 
@@ -441,6 +592,20 @@ impl Sender {
         for index in range {
             if let Some(rate) = rate {
                 sleep_until(started + Duration::from_secs_f64((index - first) as f64 / rate));
+            }
+            if let Some((turn, created, announce)) = &mut self.rotation {
+                let segment = index / turn.per_segment;
+                // The next segment's topics are made while this one is produced, so the
+                // daemon's subscription has found them by the time they are needed.
+                while *created <= (segment + 1).min(turn.segments() - 1) {
+                    turn.create(*created)?;
+                    let _ = announce.send(*created);
+                    *created += 1;
+                }
+                if segment != self.segment || index == first {
+                    self.segment = segment;
+                    self.topic = turn.input(segment);
+                }
             }
             let payload = events.payload(index);
             let partition = (index % self.partitions as u64) as i32;
@@ -556,9 +721,19 @@ impl Sampler {
     }
 }
 
+/// The reader's side of topic rotation.
+struct Rotating {
+    turn: Rotation,
+    /// Distinct events with a result, per segment.
+    done: Vec<u64>,
+    created: std::sync::mpsc::Receiver<u64>,
+    finished: std::sync::mpsc::Sender<u64>,
+}
+
 /// Reads results and matches them to events.
 struct Collector {
     reader: BaseConsumer,
+    rotation: Option<Rotating>,
     input_topic: String,
     output_topic: String,
     bases: Vec<i64>,
@@ -580,6 +755,17 @@ impl Collector {
     fn run(mut self) -> Outcome {
         let partitions = self.bases.len() as u64;
         while !self.stop.load(Ordering::Relaxed) {
+            if let Some(rotating) = &self.rotation {
+                for segment in rotating.created.try_iter() {
+                    if let Err(err) = rotating.turn.result_partitions(segment).and_then(|list| {
+                        self.reader
+                            .incremental_assign(&list)
+                            .map_err(|err| err.to_string())
+                    }) {
+                        eprintln!("stepstream bench: cannot read segment {segment}: {err}");
+                    }
+                }
+            }
             let polled = self.reader.poll(Duration::from_millis(50));
             if let Some(sampler) = &mut self.sampler {
                 sampler.tick(Instant::now());
@@ -597,7 +783,11 @@ impl Collector {
                 let mut parts = source.rsplitn(3, '/');
                 let offset: i64 = parts.next()?.parse().ok()?;
                 let partition: usize = parts.next()?.parse().ok()?;
-                (parts.next()? == self.input_topic).then_some(())?;
+                let topic = parts.next()?;
+                if let Some(rotating) = &self.rotation {
+                    return rotating.turn.event(topic, partition as i32, offset);
+                }
+                (topic == self.input_topic).then_some(())?;
                 let base = *self.bases.get(partition)?;
                 u64::try_from(offset - base)
                     .ok()
@@ -615,6 +805,18 @@ impl Collector {
                 }
                 continue;
             }
+            if let Some(rotating) = &mut self.rotation {
+                let segment = index / rotating.turn.per_segment;
+                let done = &mut rotating.done[segment as usize];
+                *done += 1;
+                if *done == rotating.turn.len(segment) {
+                    // Stop reading the segment's topics before they go.
+                    if let Ok(list) = rotating.turn.result_partitions(segment) {
+                        let _ = self.reader.incremental_unassign(&list);
+                    }
+                    let _ = rotating.finished.send(segment);
+                }
+            }
             if index < self.warmup {
                 self.warm.fetch_add(1, Ordering::Relaxed);
                 continue;
@@ -623,7 +825,11 @@ impl Collector {
             self.outcome.first.get_or_insert(now);
             self.outcome.last = Some(now);
             self.outcome.distinct += 1;
-            if message.topic() == self.output_topic {
+            let output = match &self.rotation {
+                Some(_) => message.topic().ends_with(".out"),
+                None => message.topic() == self.output_topic,
+            };
+            if output {
                 self.outcome.succeeded += 1;
             } else {
                 self.outcome.failed += 1;
