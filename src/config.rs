@@ -477,11 +477,10 @@ impl Config {
             }
         }
         // `{topic}` in the output and dead-letter topics stands for the event's input topic.
-        let expand =
-            |template: &str, input: &str| template.replace(crate::kafka::INPUT_TOPIC, input);
+        let route = crate::kafka::route;
         if kafka.input_topics.iter().any(|topic| {
-            *topic == expand(&kafka.output_topic, topic)
-                || *topic == expand(&kafka.dead_letter_topic, topic)
+            *topic == route(&kafka.output_topic, topic)
+                || *topic == route(&kafka.dead_letter_topic, topic)
         }) {
             return Err("an input topic must not also be the output or dead-letter topic".into());
         }

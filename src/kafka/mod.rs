@@ -412,6 +412,12 @@ struct Routes {
 /// What stands for the input topic in an output or dead-letter topic name.
 pub const INPUT_TOPIC: &str = "{topic}";
 
+/// The topic that the output or dead-letter topic `template` names for events read from
+/// `input`.
+pub fn route(template: &str, input: &str) -> String {
+    template.replace(INPUT_TOPIC, input)
+}
+
 impl Routes {
     fn new(output: &str, dead_letter: &str) -> Routes {
         Routes {
@@ -428,8 +434,8 @@ impl Routes {
         }
         let (output, dead_letter) = self.by_input.entry(Arc::clone(input)).or_insert_with(|| {
             (
-                Arc::from(self.output.replace(INPUT_TOPIC, input)),
-                Arc::from(self.dead_letter.replace(INPUT_TOPIC, input)),
+                Arc::from(route(&self.output, input)),
+                Arc::from(route(&self.dead_letter, input)),
             )
         });
         (Arc::clone(output), Arc::clone(dead_letter))
