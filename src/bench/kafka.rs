@@ -123,13 +123,10 @@ impl Rotation {
 
     fn create(&self, segment: u64) -> Result<(), String> {
         let [output, dead_letters] = self.results(segment);
-        admin::create_topics(
+        create_set(
             &self.brokers,
-            &[
-                (&self.input(segment), self.partitions),
-                (&output, self.partitions),
-                (&dead_letters, self.partitions),
-            ],
+            [&self.input(segment), &output, &dead_letters],
+            self.partitions,
         )
     }
 
@@ -161,6 +158,22 @@ impl Rotation {
         let index = segment * self.per_segment + offset * self.partitions as u64 + partition;
         (offset * (self.partitions as u64) < self.per_segment).then_some(index)
     }
+}
+
+/// Creates an input topic with its output and dead-letter topics.
+fn create_set(
+    brokers: &str,
+    [input, output, dead_letters]: [&str; 3],
+    partitions: i32,
+) -> Result<(), String> {
+    admin::create_topics(
+        brokers,
+        &[
+            (input, partitions),
+            (output, partitions),
+            (dead_letters, partitions),
+        ],
+    )
 }
 
 /// Runs one measured run (`label` names it in the report) against `target`.
@@ -202,13 +215,10 @@ pub fn run(
                     dead_letters: format!("{base}-dlq"),
                     group: format!("{base}-group"),
                 };
-                admin::create_topics(
+                create_set(
                     &bench.brokers,
-                    &[
-                        (&topics.input, bench.partitions),
-                        (&topics.output, bench.partitions),
-                        (&topics.dead_letters, bench.partitions),
-                    ],
+                    [&topics.input, &topics.output, &topics.dead_letters],
+                    bench.partitions,
                 )?;
                 topics
             }
@@ -549,8 +559,8 @@ struct Sender {
     failures: Arc<AtomicU64>,
     /// With rotation: the segments whose topics exist, and where to announce new ones.
     rotation: Option<(Rotation, u64, std::sync::mpsc::Sender<u64>)>,
-    /// The segment `topic` belongs to.
-    segment: u64,
+    /// With rotation: the segment `topic` belongs to.
+    segment: Option<u64>,
 }
 
 impl Sender {
@@ -573,7 +583,7 @@ impl Sender {
             partitions,
             failures,
             rotation: None,
-            segment: 0,
+            segment: None,
         })
     }
 
@@ -602,8 +612,8 @@ impl Sender {
                     let _ = announce.send(*created);
                     *created += 1;
                 }
-                if segment != self.segment || index == first {
-                    self.segment = segment;
+                if self.segment != Some(segment) {
+                    self.segment = Some(segment);
                     self.topic = turn.input(segment);
                 }
             }
