@@ -2004,8 +2004,14 @@ fn bad_events_go_to_the_dead_letter_topic_and_the_stage_keeps_going() {
 
 /// Runs `stepstream bench … --json` against the broker and returns its report.
 fn bench_report(brokers: &str, args: &[&str]) -> Value {
+    bench_run(brokers, args).0
+}
+
+/// Runs `stepstream bench … --json` against the broker; its report and its process id (which
+/// names the run's topics).
+fn bench_run(brokers: &str, args: &[&str]) -> (Value, u32) {
     let workload = util::workloads_dir().join("w1-pass-chain.json");
-    let output = Command::new(env!("CARGO_BIN_EXE_stepstream"))
+    let child = Command::new(env!("CARGO_BIN_EXE_stepstream"))
         .arg("bench")
         .arg(&workload)
         .args([
@@ -2020,8 +2026,14 @@ fn bench_report(brokers: &str, args: &[&str]) -> Value {
         ])
         .args(args)
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("starting stepstream bench");
+    let pid = child.id();
+    let output = child
+        .wait_with_output()
+        .expect("waiting for stepstream bench");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -2029,7 +2041,8 @@ fn bench_report(brokers: &str, args: &[&str]) -> Value {
         "stepstream bench {args:?} exited with {}\n{stdout}\n{stderr}",
         output.status
     );
-    json::from_str(&stdout).unwrap_or_else(|err| panic!("{err}: {stdout}"))
+    let report = json::from_str(&stdout).unwrap_or_else(|err| panic!("{err}: {stdout}"));
+    (report, pid)
 }
 
 #[test]
@@ -2093,6 +2106,62 @@ fn bench_paced_measures_end_to_end_latency() {
     // Paced at 1000/s, 1500 events take about 1.5 s to produce.
     let rate_in = stage["events_per_second_in"].as_f64().unwrap();
     assert!((700.0..1100.0).contains(&rate_in), "{stage:?}");
+}
+
+/// A paced run spread over sets of topics: every event answered, and every set deleted once
+/// its results were in.
+#[test]
+fn bench_rotates_topics_and_deletes_each_finished_set() {
+    let Some(brokers) = broker() else { return };
+    let dir = util::temp_dir("kafka-bench-rotate");
+    let workload = util::workloads_dir().join("w1-pass-chain.json");
+    let config = util::write_file(
+        &dir,
+        "rotate.toml",
+        &format!(
+            "state_machine = {}\n\n[kafka.consumer]\n\"topic.metadata.refresh.interval.ms\" = \"500\"\n\
+             \"partition.assignment.strategy\" = \"cooperative-sticky\"\n",
+            serde_json::to_string(&workload.to_string_lossy()).expect("strings serialise")
+        ),
+    );
+    let (report, pid) = bench_run(
+        &brokers,
+        &[
+            "--config",
+            &config.to_string_lossy(),
+            "--events",
+            "3000",
+            "--rate",
+            "1000",
+            "--warmup",
+            "50",
+            "--partitions",
+            "2",
+            "--rotate-topics",
+            "1",
+            "--no-compare",
+        ],
+    );
+    let stage = &report["runs"][0];
+    assert_eq!(stage["succeeded"], 3000, "{stage:?}");
+    assert_eq!(stage["missing"], 0, "{stage:?}");
+    assert_eq!(stage["latency_ms"]["count"], 3000, "{stage:?}");
+    // 3,050 events at 1,000 a second in sets of one second: four sets, all gone.
+    let client: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .expect("a metadata client");
+    let metadata = client
+        .fetch_metadata(None, Duration::from_secs(10))
+        .expect("the broker's topics");
+    let marker = format!("-{pid}-stage-in-");
+    let left: Vec<&str> = metadata
+        .topics()
+        .iter()
+        .map(|topic| topic.name())
+        .filter(|name| name.contains(&marker))
+        .collect();
+    assert!(left.is_empty(), "sets not deleted: {left:?}");
 }
 
 /// A machine that fails the events with an odd `n` (a Fail state) and passes the others.
@@ -2243,6 +2312,32 @@ fn the_stage_logs_errors_to_stdout_by_default() {
     assert_eq!(failures, 10);
 }
 
+/// The topics of input `BASE-SUFFIX` whose results go to `{topic}.out` and `{topic}.dlq`.
+fn routed(base: &Names, suffix: &str) -> Names {
+    let input = format!("{}-{suffix}", base.input);
+    Names {
+        output: format!("{input}.out"),
+        dead_letters: format!("{input}.dlq"),
+        group: base.group.clone(),
+        input,
+    }
+}
+
+/// `stage`'s configuration, subscribed to the topics `pattern` matches and writing each
+/// one's results to `{topic}.out` and `{topic}.dlq`.
+fn routed_config(stage: &Stage, brokers: &str, pattern: &str) -> String {
+    let names = stage.names;
+    let quote = |text: &str| serde_json::to_string(text).expect("strings serialise");
+    stage
+        .config(brokers)
+        .replace(
+            &format!("input_topics = [{}]", quote(&names.input)),
+            &format!("input_topics = [{}]", quote(pattern)),
+        )
+        .replace(&quote(&names.output), &quote("{topic}.out"))
+        .replace(&quote(&names.dead_letters), &quote("{topic}.dlq"))
+}
+
 /// A regex subscription over several input topics, each event's results going to the output
 /// and dead-letter topics named after its own input topic (`{topic}.out`, `{topic}.dlq`).
 #[test]
@@ -2252,32 +2347,13 @@ fn results_go_to_topics_named_after_their_input_topic() {
     let dir = util::temp_dir("kafka-routes");
     let views: Vec<Names> = ["a", "b"]
         .iter()
-        .map(|suffix| {
-            let input = format!("{}-{suffix}", base.input);
-            Names {
-                output: format!("{input}.out"),
-                dead_letters: format!("{input}.dlq"),
-                group: base.group.clone(),
-                input,
-            }
-        })
+        .map(|suffix| routed(&base, suffix))
         .collect();
     for view in &views {
         view.create_topics(&brokers, 2);
     }
     let stage = Stage::new(&base, odd_ones_fail(&dir));
-    let quote = |text: &str| serde_json::to_string(text).expect("strings serialise");
-    let config = stage
-        .config(&brokers)
-        .replace(
-            &format!("input_topics = [{}]", quote(&base.input)),
-            &format!(
-                "input_topics = [{}]",
-                quote(&format!("^{}-[ab]$", base.input))
-            ),
-        )
-        .replace(&quote(&base.output), &quote("{topic}.out"))
-        .replace(&quote(&base.dead_letters), &quote("{topic}.dlq"));
+    let config = routed_config(&stage, &brokers, &format!("^{}-[ab]$", base.input));
     let config = util::write_file(&dir, "routes.toml", &config);
     let mut daemon = Daemon::start(&config, &brokers, &dir, "routes");
     let events = parity_events(40);
@@ -2333,30 +2409,10 @@ fn deleting_a_topic_the_daemon_reads_does_not_stop_it() {
     let Some(brokers) = broker() else { return };
     let base = Names::new("kafka-delete");
     let dir = util::temp_dir("kafka-delete");
-    let view = |suffix: &str| {
-        let input = format!("{}-{suffix}", base.input);
-        Names {
-            output: format!("{input}.out"),
-            dead_letters: format!("{input}.dlq"),
-            group: base.group.clone(),
-            input,
-        }
-    };
-    let (first, second) = (view("1"), view("2"));
+    let (first, second) = (routed(&base, "1"), routed(&base, "2"));
     first.create_topics(&brokers, 2);
     let stage = Stage::new(&base, odd_ones_fail(&dir));
-    let quote = |text: &str| serde_json::to_string(text).expect("strings serialise");
-    let mut config = stage
-        .config(&brokers)
-        .replace(
-            &format!("input_topics = [{}]", quote(&base.input)),
-            &format!(
-                "input_topics = [{}]",
-                quote(&format!("^{}-[0-9]+$", base.input))
-            ),
-        )
-        .replace(&quote(&base.output), &quote("{topic}.out"))
-        .replace(&quote(&base.dead_letters), &quote("{topic}.dlq"));
+    let mut config = routed_config(&stage, &brokers, &format!("^{}-[0-9]+$", base.input));
     // New topics are found at the next metadata refresh.
     config.push_str("\n[kafka.consumer]\n\"topic.metadata.refresh.interval.ms\" = \"500\"\n");
     let config = util::write_file(&dir, "delete.toml", &config);
