@@ -21,10 +21,16 @@ pub struct Clock {
 impl Clock {
     /// A clock starting at the current wall time.
     pub fn new(scale: f64) -> Clock {
+        Clock::starting_at(scale, None)
+    }
+
+    /// A clock starting at `start` (milliseconds since the Unix epoch), or at the current
+    /// wall time.
+    pub fn starting_at(scale: f64, start: Option<i64>) -> Clock {
         Clock {
             scale: scale.max(0.0),
             real_start: Instant::now(),
-            virtual_start: crate::time::now_millis(),
+            virtual_start: start.unwrap_or_else(crate::time::now_millis),
             skipped_ms: 0,
             live_since: None,
         }

@@ -47,6 +47,10 @@ pub struct ExecOptions {
     /// Header names (besides `Authorization`) whose values an HTTP Task's parameters never
     /// show in the history or the logs.
     pub secret_headers: Arc<[String]>,
+    /// When the execution starts, in milliseconds since the Unix epoch; `None` is now. A fixed
+    /// start replays what depends on the date (Wait timestamps, `$$.Execution.StartTime`) the
+    /// same way on any day.
+    pub start_time: Option<i64>,
 }
 
 impl Default for ExecOptions {
@@ -62,11 +66,17 @@ impl Default for ExecOptions {
             max_payload_bytes: 262_144,
             max_duration: Some(Duration::from_secs(300)),
             secret_headers: Arc::from(Vec::new()),
+            start_time: None,
         }
     }
 }
 
 impl ExecOptions {
+    /// The clock an execution run with these options starts on.
+    pub fn clock(&self) -> Clock {
+        Clock::starting_at(self.time_scale.max(0.0), self.start_time)
+    }
+
     /// The state machine's identity these options give. The last one made on this thread is
     /// reused when it matches, so running many executions does not rebuild its ARNs.
     pub fn machine(&self) -> Arc<MachineIdentity> {
@@ -168,7 +178,7 @@ pub fn run(
     options: &ExecOptions,
     tasks: &dyn TaskHandler,
 ) -> ExecutionResult {
-    let clock = Clock::new(options.time_scale.max(0.0));
+    let clock = options.clock();
     let info = options.info(clock.now());
     let execution = Execution::new(program, input, info, options.limits());
     finish(execution, clock, options, tasks).0
@@ -187,7 +197,7 @@ pub fn run_json(
 ) -> Result<ExecutionResult, json::Error> {
     if let (Some(fields), false) = (&program.input_fields, options.record_history) {
         let (value, projected) = json::from_slice_keeping(input, fields)?;
-        let clock = Clock::new(options.time_scale.max(0.0));
+        let clock = options.clock();
         let info = options.info(clock.now());
         let execution = Execution::from_raw(
             program,
@@ -203,7 +213,7 @@ pub fn run_json(
         }
     }
     let value = json::from_slice(input)?;
-    let clock = Clock::new(options.time_scale.max(0.0));
+    let clock = options.clock();
     let info = options.info(clock.now());
     let execution = Execution::from_raw(program, value, input.len(), false, info, options.limits());
     Ok(finish(execution, clock, options, tasks).0)

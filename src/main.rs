@@ -94,6 +94,10 @@ struct MachineArgs {
     /// Scale of waits and retry back-offs: 1 real time, 0 instant.
     #[arg(long, default_value_t = 1.0)]
     time_scale: f64,
+    /// When the execution starts (ISO 8601, e.g. 2026-01-31T12:00:00Z) [default: now]: Wait
+    /// timestamps and `$$.Execution.StartTime` then behave the same on any day.
+    #[arg(long, value_name = "TIMESTAMP")]
+    start_time: Option<String>,
     /// Largest payload in bytes.
     #[arg(long, default_value_t = 262_144)]
     max_payload_bytes: usize,
@@ -476,7 +480,24 @@ impl MachineArgs {
         if !(self.time_scale >= 0.0 && self.time_scale.is_finite()) {
             return Err(usage("--time-scale must be a number ≥ 0"));
         }
+        self.start_time()?;
         Ok(())
+    }
+
+    /// --start-time in milliseconds since the Unix epoch.
+    fn start_time(&self) -> Result<Option<i64>, Failure> {
+        self.start_time
+            .as_deref()
+            .map(|text| {
+                stepstream::time::parse_timestamp(text)
+                    .map(|timestamp| timestamp.epoch_millis())
+                    .ok_or_else(|| {
+                        usage(format!(
+                            "--start-time takes an ISO 8601 timestamp such as 2026-01-31T12:00:00Z, not {text:?}"
+                        ))
+                    })
+            })
+            .transpose()
     }
 
     /// The configuration of the tasks and the AWS identity: --config's sections with the
@@ -532,6 +553,7 @@ impl MachineArgs {
             time_scale: self.time_scale,
             max_payload_bytes: self.max_payload_bytes,
             secret_headers: Arc::from(tasks.http.secret_headers),
+            start_time: self.start_time()?,
             ..ExecOptions::default()
         })
     }

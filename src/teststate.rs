@@ -129,7 +129,7 @@ pub fn run(
             names.join(", ")
         )
     })?;
-    let clock = crate::clock::Clock::new(options.time_scale.max(0.0));
+    let clock = options.clock();
     let info = options.info(clock.now());
     let mut execution = Execution::for_state(program, state, input.clone(), info, options.limits())
         .with_variables(test.variables.iter().cloned());

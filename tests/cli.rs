@@ -269,6 +269,59 @@ fn exec_of_a_failing_machine_exits_1_with_error_and_cause() {
     assert_eq!(response["cause"], "no rule matched", "{}", run.describe());
 }
 
+/// `--start-time` fixes when the execution starts, so a Wait on an absolute timestamp ends
+/// the same way on any day: the limit on a Wait's delay (2^31 seconds) is met or not.
+#[test]
+fn exec_with_a_start_time_waits_as_on_that_day() {
+    let dir = util::temp_dir("cli-exec-start-time");
+    let path = write_definition(
+        &dir,
+        "Until",
+        &json!({
+            "StartAt": "Until",
+            "States": {"Until": {"Type": "Wait", "Timestamp": "2094-12-10T10:24:40Z", "End": true}}
+        }),
+    );
+    let exec_at = |start: &str| {
+        stepstream([
+            "exec".as_ref(),
+            path.as_os_str(),
+            "--input".as_ref(),
+            "{}".as_ref(),
+            "--time-scale".as_ref(),
+            "0".as_ref(),
+            "--start-time".as_ref(),
+            start.as_ref(),
+        ])
+    };
+    // 24,856 days ahead: too long.
+    let run = exec_at("2026-11-21T10:24:40Z");
+    run.assert_code(1);
+    let response = run.stdout_json();
+    assert_eq!(response["error"], "States.Runtime", "{}", run.describe());
+    assert!(
+        response["cause"]
+            .as_str()
+            .is_some_and(|cause| cause.ends_with("Wait state delay is too long.")),
+        "{}",
+        run.describe()
+    );
+    // 24,855 days ahead: accepted, and outlasting an Express workflow's five minutes.
+    let run = exec_at("2026-11-22T10:24:40Z");
+    run.assert_code(1);
+    let response = run.stdout_json();
+    assert_eq!(response["status"], "TIMED_OUT", "{}", run.describe());
+    assert_eq!(
+        response["startDate"],
+        "2026-11-22T10:24:40.000Z",
+        "{}",
+        run.describe()
+    );
+    let run = exec_at("yesterday");
+    run.assert_code(2);
+    run.assert_output_contains("--start-time takes an ISO 8601 timestamp");
+}
+
 #[test]
 fn exec_of_a_timed_out_machine_exits_1() {
     let dir = util::temp_dir("cli-exec-timeout");

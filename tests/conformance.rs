@@ -312,6 +312,19 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// The account the cases were recorded in (as their resource ARNs show).
 pub(crate) const RECORDED_ACCOUNT: &str = "111111111111";
 
+/// When the recordings' executions start. Some inputs were made from the recording's date:
+/// the Wait of `test_timestamp_too_far_in_future_boundary[24856]` is this instant plus 24,856
+/// days, too long a delay only until 20 hours after it, so the cases run at this instant, not
+/// today.
+pub(crate) const RECORDED_AT: &str = "2026-11-21T10:24:40Z";
+
+/// [`RECORDED_AT`] in milliseconds since the Unix epoch.
+pub(crate) fn recorded_at_ms() -> i64 {
+    stepstream::time::parse_timestamp(RECORDED_AT)
+        .expect("RECORDED_AT is a timestamp")
+        .epoch_millis()
+}
+
 /// Serves the Task states of the few cases recorded without mocks (Tasks inside DISTRIBUTED
 /// Maps, whose child executions were not recorded) by returning the parameters: those
 /// recordings are consistent with the echo function their tests invoke.
@@ -404,6 +417,7 @@ fn run_case(case: &Value) -> Result<Actual, String> {
         account: RECORDED_ACCOUNT.to_owned(),
         time_scale: 0.0,
         record_history: true,
+        start_time: Some(recorded_at_ms()),
         ..Default::default()
     };
     let result = exec::run(&program, case["input"].clone(), &options, &recording);

@@ -13,7 +13,9 @@
 //!
 //! Environment: `CONFORMANCE_FILTER=substring` runs only the cases whose id contains it.
 
-use crate::conformance::{corpus_path, isolated, placeholders_of, RECORDED_ACCOUNT};
+use crate::conformance::{
+    corpus_path, isolated, placeholders_of, recorded_at_ms, RECORDED_ACCOUNT, RECORDED_AT,
+};
 use crate::util::diff::{json_diff_by, matches_with_placeholders};
 use crate::util::{self, brief, shorten};
 use std::collections::BTreeMap;
@@ -519,13 +521,15 @@ fn replay_of(
 }
 
 /// The options the corpus's states are run with: the case's state machine name, the
-/// recording's account, and a virtual clock (a Wait takes no time).
+/// recording's account, and a virtual clock (a Wait takes no time) starting when the
+/// recordings did.
 fn exec_options(state_machine: &str) -> ExecOptions {
     ExecOptions {
         name: "teststate".to_owned(),
         state_machine_name: state_machine.to_owned(),
         account: RECORDED_ACCOUNT.to_owned(),
         time_scale: 0.0,
+        start_time: Some(recorded_at_ms()),
         ..Default::default()
     }
 }
@@ -902,6 +906,8 @@ fn the_binary_gives_the_library_response_for_recorded_states() {
             state.state_machine.clone(),
             "--time-scale".into(),
             "0".into(),
+            "--start-time".into(),
+            RECORDED_AT.into(),
             "--inspection-level".into(),
             "INFO".into(),
             "--input".into(),

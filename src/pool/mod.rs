@@ -393,7 +393,7 @@ impl Worker {
             self.metrics.started();
         }
         let payload_len = payload.len();
-        let clock = Clock::new(self.options.time_scale);
+        let clock = self.options.clock();
         let options = &self.options;
         let machine = &self.machine;
         let started = catch_unwind(AssertUnwindSafe(|| {
