@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
@@ -278,12 +278,8 @@ pub fn run(
     });
 
     let progress = Arc::new(Progress::default());
-    let clock = Instant::now();
-    let sent_at: Arc<Vec<AtomicU64>> = Arc::new(
-        (0..if paced { total } else { 0 })
-            .map(|_| AtomicU64::new(0))
-            .collect(),
-    );
+    // When the paced part of the run began; event `warmup + k` is due `k / rate` after it.
+    let paced_from: Arc<OnceLock<Instant>> = Arc::new(OnceLock::new());
     let stop = Arc::new(AtomicBool::new(false));
     // The daemon's pid for the sampler (0 until known).
     let daemon_pid = Arc::new(AtomicU32::new(match target {
@@ -305,8 +301,11 @@ pub fn run(
         seen: Seen::new(total),
         measured: Arc::new(AtomicU64::new(0)),
         warm: Arc::new(AtomicU64::new(0)),
-        sent_at: Arc::clone(&sent_at),
-        clock,
+        schedule: bench.rate.map(|rate| Schedule {
+            start: Arc::clone(&paced_from),
+            first: warmup,
+            rate,
+        }),
         outcome: Outcome::default(),
         progress: Arc::clone(&progress),
         stop: Arc::clone(&stop),
@@ -338,7 +337,7 @@ pub fn run(
         if !paced {
             // A backlog: every event is in the topic before the daemon starts.
             let started = Instant::now();
-            sender.send_range(events, 0..total, None, &sent_at, clock, &progress)?;
+            sender.send_range(events, 0..total, None, &progress)?;
             sender.flush()?;
             produced_in = Some(total as f64 / started.elapsed().as_secs_f64());
         }
@@ -351,22 +350,15 @@ pub fn run(
         };
         daemon_pid.store(pid.unwrap_or(0), Ordering::Relaxed);
         if paced {
-            sender.send_range(events, 0..warmup, None, &sent_at, clock, &progress)?;
+            sender.send_range(events, 0..warmup, None, &progress)?;
             sender.flush()?;
             wait_for(&warm, warmup, bench.stall_timeout, &mut daemon)?;
         }
         let start = Instant::now();
         let cpu_start = pid.and_then(procfs::cpu_seconds);
         if let Some(rate) = bench.rate {
-            let started = Instant::now();
-            sender.send_range(
-                events,
-                warmup..total,
-                Some(rate),
-                &sent_at,
-                clock,
-                &progress,
-            )?;
+            let started = *paced_from.get_or_init(Instant::now);
+            sender.send_range(events, warmup..total, Some((started, rate)), &progress)?;
             sender.flush()?;
             produced_in = Some(bench.events as f64 / started.elapsed().as_secs_f64());
         }
@@ -587,20 +579,17 @@ impl Sender {
         })
     }
 
-    /// Sends events `range`, at `rate` per second from now if given, recording each send time.
+    /// Sends events `range`, as fast as it can, or paced: `rate` per second from `started`.
     fn send_range(
         &mut self,
         events: &Events,
         range: std::ops::Range<u64>,
-        rate: Option<f64>,
-        sent_at: &[AtomicU64],
-        clock: Instant,
+        pace: Option<(Instant, f64)>,
         progress: &Progress,
     ) -> Result<(), String> {
-        let started = Instant::now();
         let first = range.start;
         for index in range {
-            if let Some(rate) = rate {
+            if let Some((started, rate)) = pace {
                 sleep_until(started + Duration::from_secs_f64((index - first) as f64 / rate));
             }
             if let Some((turn, created, announce)) = &mut self.rotation {
@@ -619,9 +608,6 @@ impl Sender {
             }
             let payload = events.payload(index);
             let partition = (index % self.partitions as u64) as i32;
-            if let Some(slot) = sent_at.get(index as usize) {
-                slot.store(clock.elapsed().as_nanos() as u64, Ordering::Relaxed);
-            }
             let mut record: BaseRecord<(), _> = BaseRecord::to(&self.topic)
                 .partition(partition)
                 .payload(&payload);
@@ -740,6 +726,25 @@ struct Rotating {
     finished: std::sync::mpsc::Sender<u64>,
 }
 
+/// When a paced run's events are due: latency counts from the moment an event should have been
+/// sent, not from when it was, so a producer that falls behind its schedule shows up as latency
+/// instead of hiding it (coordinated omission), and nothing is kept per event.
+struct Schedule {
+    /// Set when the first paced event is due.
+    start: Arc<OnceLock<Instant>>,
+    /// The first paced event.
+    first: u64,
+    rate: f64,
+}
+
+impl Schedule {
+    fn due(&self, index: u64) -> Option<Instant> {
+        let start = *self.start.get()?;
+        let after = index.checked_sub(self.first)?;
+        Some(start + Duration::from_secs_f64(after as f64 / self.rate))
+    }
+}
+
 /// Reads results and matches them to events.
 struct Collector {
     reader: BaseConsumer,
@@ -753,8 +758,8 @@ struct Collector {
     measured: Arc<AtomicU64>,
     /// Distinct warm-up events with a result.
     warm: Arc<AtomicU64>,
-    sent_at: Arc<Vec<AtomicU64>>,
-    clock: Instant,
+    /// A paced run's schedule, from which latency is measured.
+    schedule: Option<Schedule>,
     outcome: Outcome,
     progress: Arc<Progress>,
     stop: Arc<AtomicBool>,
@@ -844,10 +849,11 @@ impl Collector {
             } else {
                 self.outcome.failed += 1;
             }
-            let latency = self.sent_at.get(index as usize).map(|sent| {
-                let sent = Duration::from_nanos(sent.load(Ordering::Relaxed));
-                now.duration_since(self.clock).saturating_sub(sent)
-            });
+            let latency = self
+                .schedule
+                .as_ref()
+                .and_then(|schedule| schedule.due(index))
+                .map(|due| now.saturating_duration_since(due));
             if let Some(latency) = latency {
                 self.outcome.latencies.record(latency);
             }
