@@ -199,6 +199,10 @@ pub fn run_json(
         let (value, projected) = json::from_slice_keeping(input, fields)?;
         let clock = options.clock();
         let info = options.info(clock.now());
+        let info = match run_folded(program, &value, input.len(), options, &clock, info) {
+            Ok(result) => return Ok(result),
+            Err(info) => info,
+        };
         let execution = Execution::from_raw(
             program,
             value,
@@ -215,8 +219,43 @@ pub fn run_json(
     let value = json::from_slice(input)?;
     let clock = options.clock();
     let info = options.info(clock.now());
+    let info = match (&program.input_fields, options.record_history) {
+        (None, false) => match run_folded(program, &value, input.len(), options, &clock, info) {
+            Ok(result) => return Ok(result),
+            Err(info) => info,
+        },
+        _ => info,
+    };
     let execution = Execution::from_raw(program, value, input.len(), false, info, options.limits());
     Ok(finish(execution, clock, options, tasks).0)
+}
+
+/// The result of a folded program ([`Program::folded`]) on `input`, parsed from `raw_len`
+/// bytes; gives `info` back when the interpreter must run it.
+fn run_folded(
+    program: &Program,
+    input: &Value,
+    raw_len: usize,
+    options: &ExecOptions,
+    clock: &Clock,
+    info: ExecutionInfo,
+) -> Result<ExecutionResult, ExecutionInfo> {
+    let output = program
+        .folded
+        .as_ref()
+        .and_then(|folded| folded.run(input, json::size_bound(raw_len), options.max_payload_bytes));
+    let Some(output) = output else {
+        return Err(info);
+    };
+    Ok(ExecutionResult {
+        info,
+        stop_ms: clock.now(),
+        status: Status::Succeeded,
+        output: Some(output),
+        error: None,
+        cause: None,
+        history: Vec::new(),
+    })
 }
 
 /// Runs an execution to its end; also says whether it was tainted (see

@@ -42,6 +42,13 @@ pub enum Root {
     Variable(Box<str>),
 }
 
+/// One step of a path that names single fields and indices only (see [`Path::steps`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    Name(Box<str>),
+    Index(i64),
+}
+
 /// A parsed JSONPath. Cloning is cheap (the parsed form is shared).
 #[derive(Debug, Clone)]
 pub struct Path {
@@ -263,6 +270,60 @@ impl Path {
             Segment::Name(name) => Some(vec![name]),
             Segment::Names(names) => Some(names.iter().map(|name| &**name).collect()),
             _ => None,
+        }
+    }
+
+    /// The steps of a path from `$` that names single fields and indices only (`$.a[0].b`);
+    /// `None` for any other path.
+    pub fn steps(&self) -> Option<Vec<Step>> {
+        if self.inner.root != Root::Input || !self.inner.simple {
+            return None;
+        }
+        let steps = self
+            .inner
+            .steps
+            .segments
+            .iter()
+            .map(|segment| match segment {
+                Segment::Name(name) => Some(Step::Name(name.clone())),
+                Segment::Index(index) => Some(Step::Index(*index)),
+                _ => None,
+            });
+        steps.collect()
+    }
+
+    /// The path from `$` through `steps`: `from_steps(&p.steps()?)` selects what `p` does.
+    pub fn from_steps(steps: &[Step]) -> Path {
+        let mut source = String::from("$");
+        let segments = steps
+            .iter()
+            .map(|step| match step {
+                Step::Name(name) => {
+                    let plain = name.bytes().all(|c| c == b'_' || c.is_ascii_alphanumeric());
+                    if plain && !name.is_empty() {
+                        let _ = write!(source, ".{name}");
+                    } else {
+                        let _ = write!(
+                            source,
+                            "['{}']",
+                            name.replace('\\', "\\\\").replace('\'', "\\'")
+                        );
+                    }
+                    Segment::Name(name.clone())
+                }
+                Step::Index(index) => {
+                    let _ = write!(source, "[{index}]");
+                    Segment::Index(*index)
+                }
+            })
+            .collect();
+        Path {
+            inner: Arc::new(Inner {
+                source: source.into(),
+                root: Root::Input,
+                steps: Steps::new(segments),
+                simple: true,
+            }),
         }
     }
 

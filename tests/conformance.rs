@@ -421,8 +421,9 @@ fn run_case(case: &Value) -> Result<Actual, String> {
         ..Default::default()
     };
     let result = exec::run(&program, case["input"].clone(), &options, &recording);
-    if program.input_fields.is_some() {
-        // The pipeline parses only the fields such a program reads: same outcome required.
+    if program.input_fields.is_some() || program.folded.is_some() {
+        // The pipeline parses only the fields such a program reads, and builds a folded
+        // program's output from its template: same outcome required.
         let text = json::to_vec(&case["input"]);
         let plain = exec::ExecOptions {
             record_history: false,
@@ -438,7 +439,7 @@ fn run_case(case: &Value) -> Result<Actual, String> {
         );
         if seen != (&result.status, &result.output, &result.error, &result.cause) {
             return Err(format!(
-                "input projection changed the outcome: {seen:?} against {:?}",
+                "input projection or folding changed the outcome: {seen:?} against {:?}",
                 (&result.status, &result.output, &result.error, &result.cause)
             ));
         }

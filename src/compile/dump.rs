@@ -24,6 +24,9 @@ pub(super) fn dump(program: &Program) -> String {
         let names: Vec<&str> = fields.iter().map(|field| field.as_str()).collect();
         let _ = writeln!(out, "input fields read: {}", names.join(", "));
     }
+    if let Some(folded) = &program.folded {
+        let _ = writeln!(out, "folded ({} states): {folded}", folded.transitions);
+    }
     for (index, state) in program.states.iter().enumerate() {
         let _ = writeln!(
             out,

@@ -6,6 +6,9 @@
 
 mod demand;
 mod dump;
+mod fold;
+
+pub use fold::Folded;
 
 use crate::json::Value;
 
@@ -197,6 +200,9 @@ pub struct Program {
     pub payload_bounds: Vec<PayloadBound>,
     /// Per constant: its serialised size.
     pub const_sizes: Vec<usize>,
+    /// The machine as one template over its input, when it folds to one (`fold.rs`);
+    /// executions without history build it instead of running the states.
+    pub folded: Option<Folded>,
 }
 
 /// An upper bound of a built payload's serialised size: `fixed` bytes plus, per selection,
@@ -286,6 +292,7 @@ pub fn compile(machine: &StateMachine) -> Program {
             input_fields: None,
             payload_bounds: Vec::new(),
             const_sizes: Vec::new(),
+            folded: None,
         },
     };
     compiler.program.top = compiler.body(machine);
@@ -303,7 +310,9 @@ pub fn compile(machine: &StateMachine) -> Program {
     };
     let payload_bounds = program.payloads.iter().map(payload_bound).collect();
     let const_sizes = program.consts.iter().map(crate::json::size).collect();
+    let folded = fold::fold(machine, input_fields.as_deref());
     Program {
+        folded,
         uses_context,
         input_fields,
         payload_bounds,

@@ -369,12 +369,13 @@ impl Worker {
             self.finish(id, name, payload, Verdict::Rejected { reason });
             return;
         }
-        self.begin(id, name, payload, self.project);
+        self.begin(id, name, payload, self.project, true);
     }
 
     /// Parses the event and starts its execution: with the program's input projection when
-    /// `project` (see [`Program::input_fields`]), else on the whole input.
-    fn begin(&mut self, id: u64, name: String, payload: Vec<u8>, project: bool) {
+    /// `project` (see [`Program::input_fields`]), else on the whole input; `first` unless it
+    /// runs again.
+    fn begin(&mut self, id: u64, name: String, payload: Vec<u8>, project: bool, first: bool) {
         let program = self.program;
         let parsed = match &program.input_fields {
             Some(fields) if project => crate::json::from_slice_keeping(&payload, fields),
@@ -388,9 +389,33 @@ impl Worker {
                 return;
             }
         };
-        if project {
+        if first {
             // A second start on the whole input is the same execution.
             self.metrics.started();
+            if let (Some(folded), false) = (&program.folded, self.options.record_history) {
+                let started = self.metrics.enabled.then(Instant::now);
+                let bound = crate::json::size_bound(payload.len());
+                let limit = self.options.max_payload_bytes;
+                match catch_unwind(AssertUnwindSafe(|| folded.run(&input, bound, limit))) {
+                    Ok(Some(output)) => {
+                        let verdict = Verdict::Succeeded {
+                            output: crate::json::to_vec(&output),
+                        };
+                        if let Some(started) = started {
+                            self.metrics
+                                .ended(&verdict, folded.transitions, started.elapsed());
+                        }
+                        self.finish(id, name, payload, verdict);
+                        return;
+                    }
+                    // The interpreter runs it.
+                    Ok(None) => {}
+                    Err(panic) => {
+                        self.finish(id, name, payload, internal_error(&panic));
+                        return;
+                    }
+                }
+            }
         }
         let payload_len = payload.len();
         let clock = self.options.clock();
@@ -487,7 +512,7 @@ impl Worker {
                         && !flight.execution.history().is_empty() =>
             {
                 self.release(&flight, slot);
-                self.begin(flight.id, flight.name, flight.payload, false)
+                self.begin(flight.id, flight.name, flight.payload, false, false)
             }
             Ok(Ok(outcome)) => {
                 self.release(&flight, slot);
