@@ -19,7 +19,10 @@
 # fetches slow down as a partition's batches pile up, so the run moves to new topics every
 # STEPSTREAM_SOAK_ROTATE seconds and deletes each set once all its results are in
 # (`stepstream bench --rotate-topics`); the daemon subscribes to the sets by a pattern and
-# refreshes its metadata every second to find each new one.
+# refreshes its metadata every second to find each new one. Neither the bench's producer nor the
+# daemon's may create topics: librdkafka keeps asking for the metadata of every topic it has
+# produced to, and a broker that creates topics on demand would bring each deleted set back,
+# which the daemon's pattern would then read again (the broker's load grew with every set).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -59,7 +62,7 @@ mkdir -p "$(dirname "$OUT")"
 CONFIG=$(mktemp "${TMPDIR:-/tmp}/stepstream-soak-XXXXXX.toml")
 trap 'rm -f "$CONFIG"' EXIT
 MACHINE=$(cd "$(dirname "$WORKLOAD")" && pwd)/$(basename "$WORKLOAD")
-printf 'state_machine = "%s"\n\n[kafka.consumer]\n"topic.metadata.refresh.interval.ms" = "1000"\n"partition.assignment.strategy" = "cooperative-sticky"\n' \
+printf 'state_machine = "%s"\n\n[kafka.consumer]\n"topic.metadata.refresh.interval.ms" = "1000"\n"partition.assignment.strategy" = "cooperative-sticky"\n\n[kafka.producer]\n"allow.auto.create.topics" = "false"\n' \
   "$MACHINE" >"$CONFIG"
 "$BIN" bench "$WORKLOAD" --config "$CONFIG" --events "$EVENTS" --rate "$RATE" --time-scale 0 \
   --no-compare --rotate-topics "$ROTATE" --sample-every 60 --stall-timeout 120 --json --quiet >"$OUT"

@@ -561,6 +561,11 @@ impl Sender {
         let producer = ClientConfig::new()
             .set("bootstrap.servers", &bench.brokers)
             .set("enable.idempotence", "true")
+            // The run makes its topics. A producer that may create them would bring each
+            // deleted set of a rotation back to life (librdkafka goes on asking for the
+            // metadata of every topic it has produced to), and the daemon's pattern would
+            // subscribe to it again.
+            .set("allow.auto.create.topics", "false")
             .set("linger.ms", "5")
             .set("batch.num.messages", "10000")
             .set("queue.buffering.max.messages", "1000000")
