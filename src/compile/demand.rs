@@ -7,7 +7,7 @@
 //!
 //! The analysis is conservative: whatever it cannot follow demands the whole input. It only
 //! applies to machines whose executions are pure data transformations (Pass, Choice, Succeed
-//! and Fail states, no context object): such an execution can be run again on the fully
+//! and Fail states, and Parallel and Map states made of them; no context object): such an execution can be run again on the fully
 //! parsed input whenever skipping could have shown, which the VM reports as a *taint* (an
 //! engine error whose cause may quote the input, or a payload near the size limit).
 //!
@@ -20,8 +20,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::asl::{
-    Choice, Condition, InputOutputPath, Jsonata, Kind, Operand, Payload, QueryLanguage, ResultPath,
-    State, StateMachine, Text,
+    Catcher, Choice, Condition, InputOutputPath, Jsonata, Kind, Operand, Payload, QueryLanguage,
+    ResultPath, Seconds, State, StateMachine, Text, Tolerance,
 };
 use crate::path::{Path, Root};
 
@@ -62,17 +62,43 @@ impl Demand {
 /// The top-level input fields the machine can observe, sorted; `None` when it may observe
 /// the whole input or when the machine is not one the projection applies to.
 pub fn input_fields(machine: &StateMachine) -> Option<Vec<Box<str>>> {
-    // Variables carry values past the states that read them: not analysed.
-    let eligible = machine.states.iter().all(|state| {
-        matches!(
-            state.kind,
-            Kind::Pass(_) | Kind::Choice(_) | Kind::Succeed | Kind::Fail(_)
-        ) && state.assign.is_none()
-            && !matches!(&state.kind, Kind::Choice(choice) if choice.choices.iter().any(|rule| rule.assign.is_some()))
-    });
-    if !eligible {
+    if !eligible(machine) {
         return None;
     }
+    match body_demand(machine) {
+        Demand::All => None,
+        Demand::Fields(fields) => Some(fields.iter().cloned().collect()),
+    }
+}
+
+/// Whether every state of a body, and of the bodies inside it, is a pure transformation the
+/// analysis follows: Pass, Choice, Succeed, Fail, and Parallel and Map states of such states.
+/// Variables carry values past the states that read them, so none may be assigned.
+fn eligible(machine: &StateMachine) -> bool {
+    machine.states.iter().all(|state| {
+        state.assign.is_none()
+            && match &state.kind {
+                Kind::Pass(_) | Kind::Succeed | Kind::Fail(_) => true,
+                Kind::Choice(choice) => choice.choices.iter().all(|rule| rule.assign.is_none()),
+                Kind::Parallel(parallel) => {
+                    parallel
+                        .catch
+                        .iter()
+                        .all(|catcher| catcher.assign.is_none())
+                        && parallel.branches.iter().all(eligible)
+                }
+                Kind::Map(map) => {
+                    map.catch.iter().all(|catcher| catcher.assign.is_none())
+                        && eligible(&map.processor)
+                }
+                _ => false,
+            }
+    })
+}
+
+/// A body's demand on its input: its start state's, where the output of every state that
+/// ends the body is seen whole.
+fn body_demand(machine: &StateMachine) -> Demand {
     let index: HashMap<&str, usize> = machine
         .states
         .iter()
@@ -99,9 +125,9 @@ pub fn input_fields(machine: &StateMachine) -> Option<Vec<Box<str>>> {
             break;
         }
     }
-    match &demands[*index.get(machine.start_at.as_str())?] {
-        Demand::All => None,
-        Demand::Fields(fields) => Some(fields.iter().cloned().collect()),
+    match index.get(machine.start_at.as_str()) {
+        Some(&start) => demands[start].clone(),
+        None => Demand::All,
     }
 }
 
@@ -138,7 +164,77 @@ fn state_demand(state: &State, after: &dyn Fn(&str) -> Demand) -> Demand {
             through_output_path(state.output_path.as_ref(), Demand::All),
         ),
         Kind::Fail(fail) => text_reads(fail.error.as_ref()).union(text_reads(fail.cause.as_ref())),
+        Kind::Parallel(parallel) => {
+            // Every branch runs on the effective input whether or not its result is kept.
+            let branches = parallel
+                .branches
+                .iter()
+                .fold(Demand::none(), |demand, branch| {
+                    demand.union(body_demand(branch))
+                });
+            let effective = match &parallel.parameters {
+                Some(parameters) => payload_reads(parameters),
+                None => branches,
+            };
+            let (raw, _) = through_result_path(
+                parallel.result_path.as_ref(),
+                through_output_path(state.output_path.as_ref(), output),
+            );
+            raw.union(through_input_path(state.input_path.as_ref(), effective))
+                .union(catchers_demand(&parallel.catch, after))
+        }
+        Kind::Map(map) => {
+            if map.items.is_some() {
+                return Demand::All;
+            }
+            // The items are taken whole; a selector reads the effective input besides them.
+            let items = match &map.items_path {
+                Some(path) => path_reads(path),
+                None => Demand::All,
+            };
+            let selector = map
+                .item_selector
+                .as_ref()
+                .map_or_else(Demand::none, payload_reads);
+            let settings = seconds_reads(map.max_concurrency.as_ref())
+                .union(tolerance_reads(map.tolerated_failure_count.as_ref()))
+                .union(tolerance_reads(map.tolerated_failure_percentage.as_ref()));
+            let (raw, _) = through_result_path(
+                map.result_path.as_ref(),
+                through_output_path(state.output_path.as_ref(), output),
+            );
+            raw.union(through_input_path(
+                state.input_path.as_ref(),
+                items.union(selector).union(settings),
+            ))
+            .union(catchers_demand(&map.catch, after))
+        }
         _ => Demand::All,
+    }
+}
+
+/// What the catchers of a state demand of its raw input, into which each merges the error
+/// output before going on to its next state.
+fn catchers_demand(catchers: &[Catcher], after: &dyn Fn(&str) -> Demand) -> Demand {
+    catchers.iter().fold(Demand::none(), |demand, catcher| {
+        let (raw, _) = through_result_path(catcher.result_path.as_ref(), after(&catcher.next));
+        demand.union(raw)
+    })
+}
+
+fn seconds_reads(seconds: Option<&Seconds>) -> Demand {
+    match seconds {
+        None | Some(Seconds::Literal(_)) => Demand::none(),
+        Some(Seconds::Path(path)) => path_reads(path),
+        Some(Seconds::Jsonata(expression)) => jsonata_reads(expression, Demand::All),
+    }
+}
+
+fn tolerance_reads(tolerance: Option<&Tolerance>) -> Demand {
+    match tolerance {
+        None | Some(Tolerance::Literal(_)) => Demand::none(),
+        Some(Tolerance::Path(path)) => path_reads(path),
+        Some(Tolerance::Jsonata(expression)) => jsonata_reads(expression, Demand::All),
     }
 }
 
@@ -402,6 +498,48 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn parallels_maps_and_catchers_read_what_their_bodies_read() {
+        let w4 = include_str!("../../tests/data/workloads/w4-parallel-3.json");
+        assert_eq!(
+            fields(w4),
+            Some(["detail", "id", "par"].map(String::from).to_vec())
+        );
+        // The catcher merges the error into the raw input, which the recovery state reads.
+        let w5 = include_str!("../../tests/data/workloads/w5-retry-catch.json");
+        assert_eq!(fields(w5), Some(["error", "id"].map(String::from).to_vec()));
+        let w3 = include_str!("../../tests/data/workloads/w3-map-10.json");
+        assert_eq!(
+            fields(w3),
+            Some(["items", "labels"].map(String::from).to_vec())
+        );
+        // A selector reads the Map's input; a path setting is read too.
+        let selector = r#"{"StartAt":"M","States":{"M":{"Type":"Map","ItemsPath":"$.xs",
+            "MaxConcurrencyPath":"$.limit","ItemSelector":{"k.$":"$.key"},
+            "ItemProcessor":{"StartAt":"P","States":{"P":{"Type":"Pass","End":true}}},
+            "ResultPath":null,"OutputPath":"$.out","End":true}}}"#;
+        assert_eq!(
+            fields(selector),
+            Some(["key", "limit", "out", "xs"].map(String::from).to_vec())
+        );
+        // A branch passing its input on whole, a parallel whose result merges into the input,
+        // or a catcher handing the whole input to a state that ends.
+        for definition in [
+            r#"{"StartAt":"P","States":{"P":{"Type":"Parallel","Branches":[{"StartAt":"A","States":{"A":{"Type":"Pass","End":true}}}],"End":true}}}"#,
+            r#"{"StartAt":"P","States":{"P":{"Type":"Parallel","Branches":[{"StartAt":"A","States":{"A":{"Type":"Pass","Parameters":{"a.$":"$.a"},"End":true}}}],"ResultPath":"$.r","End":true}}}"#,
+            r#"{"StartAt":"P","States":{"P":{"Type":"Parallel","Branches":[{"StartAt":"A","States":{"A":{"Type":"Fail","Error":"E"}}}],"ResultPath":null,"OutputPath":"$.a","Catch":[{"ErrorEquals":["States.ALL"],"ResultPath":"$.err","Next":"Z"}],"End":true},"Z":{"Type":"Pass","End":true}}}"#,
+        ] {
+            assert_eq!(fields(definition), None, "{definition}");
+        }
+        // Tasks inside a branch, and variables assigned by a catcher, are not analysed.
+        for definition in [
+            r#"{"StartAt":"P","States":{"P":{"Type":"Parallel","Branches":[{"StartAt":"A","States":{"A":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke","Parameters":{"a.$":"$.a"},"End":true}}}],"OutputPath":"$[0]","End":true}}}"#,
+            r#"{"StartAt":"P","States":{"P":{"Type":"Parallel","Branches":[{"StartAt":"A","States":{"A":{"Type":"Fail","Error":"E"}}}],"Catch":[{"ErrorEquals":["States.ALL"],"Assign":{"x":1},"ResultPath":null,"Next":"Z"}],"End":true},"Z":{"Type":"Succeed","OutputPath":"$.a"}}}"#,
+        ] {
+            assert_eq!(fields(definition), None, "{definition}");
+        }
     }
 
     #[test]
