@@ -348,14 +348,17 @@ fn projected_inputs_give_the_same_results() {
     );
 }
 
-/// Runs the line pipeline with a log sink writing to a file; returns the dead letters and the
-/// records, each with the index of its event (from the execution name in its ARN).
+/// What [`run_logged`] gives: the outputs, the dead letters, and the records, each with the
+/// index of its event (from the execution name in its ARN).
+type Logged = (Vec<Value>, Vec<Value>, Vec<(usize, Value)>, SinkReport);
+
+/// Runs the line pipeline with a log sink writing to a file.
 fn run_logged(
     program: &'static compile::Program,
     inputs: &[String],
     records: LogOptions,
     workers: usize,
-) -> (Vec<Value>, Vec<(usize, Value)>, SinkReport) {
+) -> Logged {
     let dir = util::temp_dir("pipeline-logs");
     let path = dir.join("records.jsonl");
     let sink = LogSink::start(&SinkOptions {
@@ -370,7 +373,7 @@ fn run_logged(
     let mut options = options(workers, 64, 0.0);
     options.pool.logs = Some(sink.handle());
     let input: String = inputs.iter().map(|line| format!("{line}\n")).collect();
-    let (summary, _, dead) = run(program, input, options, Arc::new(NoTasks));
+    let (summary, outputs, dead) = run(program, input, options, Arc::new(NoTasks));
     assert_eq!(summary.events, inputs.len() as u64);
     let report = sink.close();
     let records: Vec<(usize, Value)> = util::read_text(&path)
@@ -385,7 +388,37 @@ fn run_logged(
         .collect();
     assert_eq!(report.written, records.len() as u64);
     assert_eq!((report.dropped, report.failed), (0, 0));
-    (dead, records, report)
+    (outputs, dead, records, report)
+}
+
+/// W1 folds to one template; at ERROR its executions, which succeed, log nothing, so the
+/// pool takes the template (the same outputs); at ALL each logs its twelve records.
+#[test]
+fn folded_executions_log_what_the_interpreter_would() {
+    let (definition, _, inputs, expected) = workload("w1-pass-chain");
+    let program = program(&definition);
+    let folded = program.folded.as_ref().expect("W1 folds");
+    assert!(!folded.logs_at(LogLevel::Error) && !folded.logs_at(LogLevel::Fatal));
+    assert!(folded.logs_at(LogLevel::All));
+    let inputs = &inputs[..40];
+    let want: Vec<String> = expected[..40]
+        .iter()
+        .map(|entry| json::to_string(&util::expected_end(entry).output.unwrap_or_default()))
+        .collect();
+    for (level, per_execution) in [(LogLevel::Error, 0), (LogLevel::All, 12)] {
+        let log_options = LogOptions {
+            level,
+            include_execution_data: true,
+        };
+        let (outputs, dead, records, _) = run_logged(program, inputs, log_options, 2);
+        assert!(dead.is_empty());
+        let mut got: Vec<String> = outputs.iter().map(json::to_string).collect();
+        let mut want = want.clone();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "{level:?}");
+        assert_eq!(records.len(), per_execution * inputs.len(), "{level:?}");
+    }
 }
 
 /// At ERROR, W2's rejected events (a Fail state) log FailStateEntered and ExecutionFailed and
@@ -400,7 +433,7 @@ fn error_level_records_come_from_failed_executions_only() {
         level: LogLevel::Error,
         include_execution_data: true,
     };
-    let (dead, records, _) = run_logged(program, &inputs, records, 2);
+    let (_, dead, records, _) = run_logged(program, &inputs, records, 2);
     assert!(!dead.is_empty());
     let mut failed: Vec<usize> = dead
         .iter()
@@ -444,7 +477,7 @@ fn all_level_records_match_a_single_execution() {
         include_execution_data: false,
     };
     let tasks = NoTasks;
-    let (_, records, _) = run_logged(program, inputs, log_options, 3);
+    let (_, _, records, _) = run_logged(program, inputs, log_options, 3);
     for (index, input) in inputs.iter().enumerate() {
         let options = ExecOptions {
             name: format!("test-0-{index}"),

@@ -63,7 +63,27 @@ pub struct Folded {
     pub transitions: u64,
 }
 
+/// The history event types of a folded execution: it enters and leaves Pass and Succeed
+/// states and succeeds.
+const EVENT_TYPES: [&str; 6] = [
+    "ExecutionStarted",
+    "PassStateEntered",
+    "PassStateExited",
+    "SucceedStateEntered",
+    "SucceedStateExited",
+    "ExecutionSucceeded",
+];
+
 impl Folded {
+    /// Whether an execution that takes the folded output would log any record at `level`; a
+    /// driver that logs at such a level runs the interpreter instead. At ERROR and FATAL a
+    /// folded execution, which succeeds, logs nothing.
+    pub fn logs_at(&self, level: crate::vm::LogLevel) -> bool {
+        EVENT_TYPES
+            .iter()
+            .any(|event_type| level.includes(event_type))
+    }
+
     /// The output of an execution on `input` (of at most `input_bound` bytes printed), or
     /// `None` when the interpreter must run it.
     pub fn run(&self, input: &Value, input_bound: usize, max_payload: usize) -> Option<Value> {

@@ -392,7 +392,10 @@ impl Worker {
         if first {
             // A second start on the whole input is the same execution.
             self.metrics.started();
-            if let (Some(folded), false) = (&program.folded, self.options.record_history) {
+            let folded = program.folded.as_ref().filter(|folded| {
+                !self.options.record_history || !folded.logs_at(self.options.history_level)
+            });
+            if let Some(folded) = folded {
                 let started = self.metrics.enabled.then(Instant::now);
                 let bound = crate::json::size_bound(payload.len());
                 let limit = self.options.max_payload_bytes;
