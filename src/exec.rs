@@ -17,6 +17,7 @@ use crate::json;
 use crate::json::Value;
 
 use crate::clock::Clock;
+use crate::compile::fold::Ending;
 use crate::compile::Program;
 use crate::tasks::{Completion, Dispatch, Fault, ReplyTo, TaskCall, TaskEvent, TaskHandler, Trace};
 use crate::vm::{
@@ -240,20 +241,28 @@ fn run_folded(
     clock: &Clock,
     info: ExecutionInfo,
 ) -> Result<ExecutionResult, ExecutionInfo> {
-    let output = program
-        .folded
-        .as_ref()
-        .and_then(|folded| folded.run(input, json::size_bound(raw_len), options.max_payload_bytes));
-    let Some(output) = output else {
+    let folded = program.folded.as_ref().and_then(|folded| {
+        folded.run(
+            input,
+            json::size_bound(raw_len),
+            options.max_payload_bytes,
+            None,
+        )
+    });
+    let Some((outcome, _)) = folded else {
         return Err(info);
+    };
+    let (status, output, error, cause) = match outcome {
+        Ending::Succeeded(output) => (Status::Succeeded, Some(output), None, None),
+        Ending::Failed { error, cause } => (Status::Failed, None, error, cause),
     };
     Ok(ExecutionResult {
         info,
         stop_ms: clock.now(),
-        status: Status::Succeeded,
-        output: Some(output),
-        error: None,
-        cause: None,
+        status,
+        output,
+        error,
+        cause,
         history: Vec::new(),
     })
 }

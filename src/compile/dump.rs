@@ -25,7 +25,7 @@ pub(super) fn dump(program: &Program) -> String {
         let _ = writeln!(out, "input fields read: {}", names.join(", "));
     }
     if let Some(folded) = &program.folded {
-        let _ = writeln!(out, "folded ({} states): {folded}", folded.transitions);
+        let _ = writeln!(out, "folded {folded}");
     }
     for (index, state) in program.states.iter().enumerate() {
         let _ = writeln!(

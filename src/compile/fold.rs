@@ -1,29 +1,42 @@
-//! Folding: a machine whose top level is a chain of JSONPath Pass and Succeed states reading
-//! only its input is run once at compile time on a symbolic input, which leaves its output as
-//! a template over the input (`Folded`); an execution then builds that template instead of
-//! running the states one by one.
+//! Folding: a machine made only of JSONPath Pass, Succeed, Fail, Choice and Parallel states
+//! reading only its input is run once at compile time on a symbolic input, which leaves, for
+//! every road through its Choice states, its outcome as a template over the input
+//! (`Folded`); an execution then tests the Choice rules on its input and builds that
+//! template instead of running the states one by one.
 //!
 //! W1's five Pass states, for instance, fold to `{"out": {"id": $.id, "name":
 //! $.detail.user.name, "amt": $.detail.amount}, "stage": "three", "const": "done"}`: every
 //! ResultPath merge, InputPath and OutputPath in between is resolved at compile time.
+//! W4's Parallel state folds to an array of its three branches' templates, W5's failing
+//! branch to the error its Catch merges into the input.
 //!
 //! The outcome cannot differ from the interpreter's:
 //! - the states' values are built by the functions the interpreter uses (`Path::select`,
-//!   `Path::put`), applied to the same values, only fewer of them;
-//! - a selection whose value is dropped later is still made (`Folded::checks`), and so is every
+//!   `Path::put`, the Choice rule evaluator, Retry and Catch matching), applied to the same
+//!   values, only fewer of them;
+//! - a selection whose value is dropped later is still made (`Leaf::checks`), and so is every
 //!   check a ResultPath merge makes, so an execution the interpreter would fail fails here;
 //! - every size is bounded from the input's text length, as the interpreter bounds it;
-//! - any selection or check that fails, and any bound over the payload limit, gives `None`,
-//!   and the interpreter runs the execution instead (and words the error).
+//! - any selection, rule or check that fails, and any bound over the payload limit, gives
+//!   `None`, and the interpreter runs the execution instead (and words the error);
+//! - an error a Retry would retry is not folded at all (the retry waits).
 //!
 //! Anything else (other state types, intrinsic functions, the context object, variables,
-//! JSONata, paths with wildcards or filters, nested ResultPaths) is not folded.
+//! JSONata, paths with wildcards or filters, nested ResultPaths, Fail texts from paths) is not
+//! folded.
 
-use crate::asl::{InputOutputPath, Kind, Payload, QueryLanguage, ResultPath, StateMachine};
+use crate::asl::{
+    Condition, InputOutputPath, Kind, Operand, Payload, QueryLanguage, ResultPath, StateMachine,
+    Text,
+};
 use crate::json::{self, Map as JsonMap, Str, Value};
-use crate::path::{Path, Step};
+use crate::path::{Path, Root, Step};
+use crate::vm::LogLevel;
 
 use super::PayloadBound;
+
+/// The most outcomes a machine folds to (roads through its Choice states).
+const MAX_LEAVES: usize = 64;
 
 /// A value in terms of the execution's input.
 #[derive(Debug, Clone)]
@@ -52,41 +65,163 @@ enum Check {
     Object(Option<Path>),
 }
 
-/// A machine folded to one template over its input.
+/// How a folded execution ends.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ending {
+    Succeeded(Value),
+    /// A Fail state's error and cause, not caught.
+    Failed {
+        error: Option<String>,
+        cause: Option<String>,
+    },
+}
+
+/// How one road through the machine ends.
 #[derive(Debug, Clone)]
-pub struct Folded {
-    output: Sym,
+enum End {
+    Output(Sym),
+    Fail {
+        error: Option<String>,
+        cause: Option<String>,
+    },
+}
+
+/// One road through the machine: its end and what an execution taking it must check.
+#[derive(Debug, Clone)]
+struct Leaf {
+    end: End,
     checks: Vec<Check>,
     /// Bounds every state's output: fixed bytes plus selections of at most the input's size.
     bound: PayloadBound,
-    /// States an execution enters.
-    pub transitions: u64,
+    /// States an execution on this road enters.
+    transitions: u64,
+    /// A state fails on the way (caught or not), which logs at ERROR.
+    failure: bool,
 }
 
-/// The history event types of a folded execution: it enters and leaves Pass and Succeed
-/// states and succeeds.
-const EVENT_TYPES: [&str; 6] = [
-    "ExecutionStarted",
-    "PassStateEntered",
-    "PassStateExited",
-    "SucceedStateEntered",
-    "SucceedStateExited",
-    "ExecutionSucceeded",
-];
+#[derive(Debug, Clone)]
+enum Node {
+    Leaf(Leaf),
+    /// A Choice state: the first of `rules` that holds for `value` leads on, else `default`.
+    Choice {
+        value: Sym,
+        rules: Vec<(Condition, Node)>,
+        default: Option<Box<Node>>,
+    },
+}
+
+/// A machine folded to templates over its input.
+#[derive(Debug, Clone)]
+pub struct Folded {
+    root: Node,
+}
 
 impl Folded {
-    /// Whether an execution that takes the folded output would log any record at `level`; a
-    /// driver that logs at such a level runs the interpreter instead. At ERROR and FATAL a
-    /// folded execution, which succeeds, logs nothing.
-    pub fn logs_at(&self, level: crate::vm::LogLevel) -> bool {
-        EVENT_TYPES
-            .iter()
-            .any(|event_type| level.includes(event_type))
+    /// The outcome of an execution on `input` (of at most `input_bound` bytes printed) and
+    /// the states it enters, or `None` when the interpreter must run it. With `logging`, an
+    /// execution that would log a record at that level is left to the interpreter too.
+    pub fn run(
+        &self,
+        input: &Value,
+        input_bound: usize,
+        max_payload: usize,
+        logging: Option<LogLevel>,
+    ) -> Option<(Ending, u64)> {
+        let mut node = &self.root;
+        loop {
+            match node {
+                Node::Leaf(leaf) => return leaf.run(input, input_bound, max_payload, logging),
+                Node::Choice {
+                    value,
+                    rules,
+                    default,
+                } => {
+                    let value = build(value, input)?;
+                    let no_context = || Value::Null;
+                    let scope = crate::vm::eval::Scope::new(&value, &no_context);
+                    let mut next = None;
+                    for (condition, then) in rules {
+                        // A rule that cannot be evaluated fails the execution: the
+                        // interpreter words the error.
+                        if crate::vm::eval::condition(condition, &scope).ok()? {
+                            next = Some(then);
+                            break;
+                        }
+                    }
+                    node = match next {
+                        Some(then) => then,
+                        None => default.as_deref()?,
+                    };
+                }
+            }
+        }
     }
 
-    /// The output of an execution on `input` (of at most `input_bound` bytes printed), or
-    /// `None` when the interpreter must run it.
-    pub fn run(&self, input: &Value, input_bound: usize, max_payload: usize) -> Option<Value> {
+    /// Whether some execution that takes a folded outcome could log a record at `level`.
+    pub fn logs_at(&self, level: LogLevel) -> bool {
+        fn any(node: &Node, level: LogLevel) -> bool {
+            match node {
+                Node::Leaf(leaf) => leaf.logs_at(level),
+                Node::Choice { rules, default, .. } => {
+                    rules.iter().any(|(_, then)| any(then, level))
+                        || default.as_deref().is_some_and(|then| any(then, level))
+                }
+            }
+        }
+        any(&self.root, level)
+    }
+
+    /// The states an execution enters, when every execution enters the same number.
+    pub fn transitions(&self) -> Option<u64> {
+        match &self.root {
+            Node::Leaf(leaf) => Some(leaf.transitions),
+            Node::Choice { .. } => None,
+        }
+    }
+
+    fn leaves(&self) -> Vec<&Leaf> {
+        fn walk<'a>(node: &'a Node, leaves: &mut Vec<&'a Leaf>) {
+            match node {
+                Node::Leaf(leaf) => leaves.push(leaf),
+                Node::Choice { rules, default, .. } => {
+                    for (_, then) in rules {
+                        walk(then, leaves);
+                    }
+                    if let Some(then) = default {
+                        walk(then, leaves);
+                    }
+                }
+            }
+        }
+        let mut leaves = Vec::new();
+        walk(&self.root, &mut leaves);
+        leaves
+    }
+}
+
+impl Leaf {
+    /// Whether an execution ending here logs a record at `level`: one that succeeds without
+    /// a failure on the way logs only at ALL, a caught failure logs at ERROR (the state's
+    /// …Failed event), an execution that fails at FATAL too (ExecutionFailed).
+    fn logs_at(&self, level: LogLevel) -> bool {
+        match level {
+            LogLevel::Off => false,
+            LogLevel::All => true,
+            LogLevel::Error => self.failure,
+            LogLevel::Fatal => matches!(self.end, End::Fail { .. }),
+        }
+    }
+
+    fn run(
+        &self,
+        input: &Value,
+        input_bound: usize,
+        max_payload: usize,
+        logging: Option<LogLevel>,
+    ) -> Option<(Ending, u64)> {
+        if logging.is_some_and(|level| self.logs_at(level)) {
+            return None;
+        }
         // A value deeper than the interpreter's limit prints in more than twice as many bytes.
         let limit = max_payload.min(2 * crate::vm::MAX_VALUE_DEPTH);
         if self.bound.with_source(input_bound.max(2)) > limit {
@@ -104,15 +239,61 @@ impl Folded {
                 return None;
             }
         }
-        build(&self.output, input)
+        let outcome = match &self.end {
+            End::Output(sym) => Ending::Succeeded(build(sym, input)?),
+            End::Fail { error, cause } => Ending::Failed {
+                error: error.clone(),
+                cause: cause.clone(),
+            },
+        };
+        Some((outcome, self.transitions))
     }
 }
 
-/// The template as the program listing shows it: `$…` selects from the input, `A + {"k": B}`
-/// is A with field `k` set to B.
+/// The templates as the program listing shows them: `$…` selects from the input, `A + {"k":
+/// B}` is A with field `k` set to B; a Choice lists its rules' roads in order.
 impl std::fmt::Display for Folded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.output)?;
+        fn show(f: &mut std::fmt::Formatter<'_>, node: &Node, indent: usize) -> std::fmt::Result {
+            match node {
+                Node::Leaf(leaf) => write!(f, "{leaf}"),
+                Node::Choice {
+                    value,
+                    rules,
+                    default,
+                } => {
+                    write!(f, "a Choice on {value}")?;
+                    let pad = "  ".repeat(indent + 1);
+                    for (index, (_, then)) in rules.iter().enumerate() {
+                        write!(f, "\n{pad}rule {} → ", index + 1)?;
+                        show(f, then, indent + 1)?;
+                    }
+                    match default {
+                        Some(then) => {
+                            write!(f, "\n{pad}default → ")?;
+                            show(f, then, indent + 1)
+                        }
+                        None => write!(f, "\n{pad}no default: the interpreter runs it"),
+                    }
+                }
+            }
+        }
+        show(f, &self.root, 0)
+    }
+}
+
+impl std::fmt::Display for Leaf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "({} states): ", self.transitions)?;
+        match &self.end {
+            End::Output(sym) => write!(f, "{sym}")?,
+            End::Fail { error, cause } => write!(
+                f,
+                "fails with {}: {}",
+                error.as_deref().unwrap_or("(no error)"),
+                cause.as_deref().unwrap_or("(no cause)")
+            )?,
+        }
         let checks: Vec<String> = self
             .checks
             .iter()
@@ -122,10 +303,12 @@ impl std::fmt::Display for Folded {
                 Check::Object(Some(path)) => format!("{} is an object", path.source()),
             })
             .collect();
+        if checks.is_empty() {
+            return write!(f, "; no checks");
+        }
         write!(f, "; checks: {}", checks.join(", "))
     }
 }
-
 impl std::fmt::Display for Sym {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -180,24 +363,134 @@ fn build(sym: &Sym, input: &Value) -> Option<Value> {
     })
 }
 
-/// Folds `machine`, if it is such a chain.
+/// Folds `machine`, if it is such a machine.
 pub fn fold(machine: &StateMachine, input_fields: Option<&[Str]>) -> Option<Folded> {
-    let mut folder = Folder {
-        checks: Vec::new(),
-        bound: PayloadBound {
-            fixed: 0,
-            selections: 1,
-            exact: false,
-        },
+    let mut leaves = 0;
+    let root = body(
+        machine,
+        &machine.start_at,
+        Sym::Input(None),
+        Folder::new(),
+        0,
+        &mut leaves,
+    )?;
+    let folded = Folded { root };
+    // The input projection keeps what the interpreter can read; the folded program reads
+    // nothing else, which is checked rather than assumed.
+    if let Some(fields) = input_fields {
+        let kept = |path: &Path| match path.steps().as_deref() {
+            Some([Step::Name(first), ..]) => fields.iter().any(|field| **field == **first),
+            Some([]) => true,
+            _ => false,
+        };
+        for leaf in folded.leaves() {
+            let mut paths = leaf.checks.iter().filter_map(|check| match check {
+                Check::Selects(path) | Check::Object(Some(path)) => Some(path),
+                Check::Object(None) => None,
+            });
+            if !paths.all(kept) {
+                return None;
+            }
+        }
+        if !choices_read_kept(&folded.root, &kept) {
+            return None;
+        }
+    }
+    Some(folded)
+}
+
+/// Whether the rules of every Choice read only kept fields of the input.
+fn choices_read_kept(node: &Node, kept: &dyn Fn(&Path) -> bool) -> bool {
+    let Node::Choice {
+        value,
+        rules,
+        default,
+    } = node
+    else {
+        return true;
     };
-    let mut value = Sym::Input(None);
-    let mut name = machine.start_at.as_str();
-    let mut transitions = 0u64;
+    let base = match value {
+        Sym::Input(None) => Vec::new(),
+        Sym::Input(Some(path)) => match path.steps() {
+            Some(steps) => steps,
+            None => return false,
+        },
+        // Built from selections that are checked themselves.
+        Sym::Const(_) | Sym::Object(_) | Sym::Array(_) => {
+            return rules.iter().all(|(_, then)| choices_read_kept(then, kept))
+                && default
+                    .as_deref()
+                    .is_none_or(|then| choices_read_kept(then, kept));
+        }
+        Sym::Put { .. } => return false,
+    };
+    rules.iter().all(|(condition, then)| {
+        condition_paths(condition).into_iter().all(|path| {
+            let Some(steps) = path.steps() else {
+                return false;
+            };
+            let mut all = base.clone();
+            all.extend(steps);
+            kept(&Path::from_steps(&all))
+        }) && choices_read_kept(then, kept)
+    }) && default
+        .as_deref()
+        .is_none_or(|then| choices_read_kept(then, kept))
+}
+
+/// The paths a rule reads; only rules over the input fold.
+fn condition_paths(condition: &Condition) -> Vec<&Path> {
+    match condition {
+        Condition::And(rules) | Condition::Or(rules) => {
+            rules.iter().flat_map(condition_paths).collect()
+        }
+        Condition::Not(rule) => condition_paths(rule),
+        Condition::Compare {
+            variable, operand, ..
+        } => match operand {
+            Operand::Path(path) => vec![variable, path],
+            Operand::Value(_) | Operand::Timestamp(..) => vec![variable],
+        },
+        Condition::Jsonata(_) => Vec::new(),
+    }
+}
+
+/// Whether a rule reads only the input, by paths the folder follows.
+fn condition_folds(condition: &Condition) -> bool {
+    let plain = |path: &Path| matches!(path.root(), Root::Input) && path.steps().is_some();
+    match condition {
+        Condition::And(rules) | Condition::Or(rules) => rules.iter().all(condition_folds),
+        Condition::Not(rule) => condition_folds(rule),
+        Condition::Compare { .. } => condition_paths(condition).into_iter().all(plain),
+        Condition::Jsonata(_) => false,
+    }
+}
+
+/// A Fail state's Error or Cause, when it is written out.
+fn literal(text: Option<&Text>) -> Option<Option<String>> {
+    match text {
+        None => Some(None),
+        Some(Text::Literal(text)) => Some(Some(text.clone())),
+        Some(_) => None,
+    }
+}
+
+/// Folds the states of `machine` (the top level or a branch) from the state `name` on, whose
+/// input is `value`; `steps` states of `machine` were entered before on this road.
+fn body<'m>(
+    machine: &'m StateMachine,
+    mut name: &'m str,
+    mut value: Sym,
+    mut folder: Folder,
+    mut steps: usize,
+    leaves: &mut usize,
+) -> Option<Node> {
     loop {
         let state = machine.state(name)?;
-        transitions += 1;
-        // A chain that comes back to a state loops until the execution times out.
-        if transitions > machine.states.len() as u64
+        steps += 1;
+        folder.transitions += 1;
+        // A road that comes back to a state loops until the execution times out.
+        if steps > machine.states.len()
             || state.query_language != QueryLanguage::JsonPath
             || state.assign.is_some()
             || state.output.is_some()
@@ -226,52 +519,202 @@ pub fn fold(machine: &StateMachine, input_fields: Option<&[Str]>) -> Option<Fold
                 }
             }
             Kind::Succeed => effective,
+            Kind::Fail(fail) => {
+                let error = literal(fail.error.as_ref())?;
+                let cause = literal(fail.cause.as_ref())?;
+                folder.failure = true;
+                return folder.leaf(End::Fail { error, cause }, leaves);
+            }
+            Kind::Choice(choice) => {
+                // The rules test the effective input, which the state passes on.
+                let output = folder.output_path(effective.clone(), state.output_path.as_ref())?;
+                folder.note(&output);
+                let mut rules = Vec::with_capacity(choice.choices.len());
+                for rule in &choice.choices {
+                    if rule.assign.is_some()
+                        || rule.output.is_some()
+                        || !condition_folds(&rule.condition)
+                    {
+                        return None;
+                    }
+                    let then = body(
+                        machine,
+                        &rule.next,
+                        output.clone(),
+                        folder.clone(),
+                        steps,
+                        leaves,
+                    )?;
+                    rules.push((rule.condition.clone(), then));
+                }
+                let default = match &choice.default {
+                    Some(next) => Some(Box::new(body(
+                        machine, next, output, folder, steps, leaves,
+                    )?)),
+                    None => None,
+                };
+                return Some(Node::Choice {
+                    value: effective,
+                    rules,
+                    default,
+                });
+            }
+            Kind::Parallel(parallel) => {
+                let input = match &parallel.parameters {
+                    Some(payload) => folder.template(payload, &effective)?,
+                    None => effective,
+                };
+                let mut results = Vec::with_capacity(parallel.branches.len());
+                let mut failed = None;
+                for branch in &parallel.branches {
+                    let Node::Leaf(leaf) = body(
+                        branch,
+                        &branch.start_at,
+                        input.clone(),
+                        Folder::new(),
+                        0,
+                        leaves,
+                    )?
+                    else {
+                        return None;
+                    };
+                    folder.absorb(&leaf);
+                    match leaf.end {
+                        End::Output(output) => results.push(output),
+                        // Which of several failing branches fails first, and how many states
+                        // the others enter by then, is the interpreter's business.
+                        End::Fail { error, cause } if parallel.branches.len() == 1 => {
+                            failed = Some((error, cause));
+                        }
+                        End::Fail { .. } => return None,
+                    }
+                }
+                if let Some((error, cause)) = failed {
+                    let name_of = error.as_deref().unwrap_or("");
+                    if crate::vm::TERMINAL_ERRORS.contains(&name_of) {
+                        return None;
+                    }
+                    let retried = parallel.retry.iter().find(|retrier| {
+                        crate::vm::matches_error(&retrier.error_equals, name_of, false)
+                    });
+                    if retried.is_some_and(|retrier| retrier.max_attempts > 0) {
+                        return None;
+                    }
+                    let catcher = parallel.catch.iter().find(|catcher| {
+                        crate::vm::matches_error(&catcher.error_equals, name_of, false)
+                    });
+                    let Some(catcher) = catcher else {
+                        return folder.leaf(End::Fail { error, cause }, leaves);
+                    };
+                    if catcher.assign.is_some() || catcher.output.is_some() {
+                        return None;
+                    }
+                    let mut fields = JsonMap::new();
+                    if let Some(error) = error {
+                        fields.insert("Error", Value::from(error));
+                    }
+                    if let Some(cause) = cause {
+                        fields.insert("Cause", Value::from(cause));
+                    }
+                    let error_output = Sym::Const(Value::Object(fields));
+                    // The catcher merges into the state's raw input, and its output is not
+                    // filtered by the state's OutputPath.
+                    value = match &catcher.result_path {
+                        None => error_output,
+                        Some(ResultPath::Discard) => value,
+                        Some(ResultPath::Path(path)) => folder.put(value, path, error_output)?,
+                    };
+                    folder.note(&value);
+                    name = &catcher.next;
+                    continue;
+                }
+                let result = Sym::Array(results);
+                let result = match &parallel.result_selector {
+                    Some(payload) => folder.template(payload, &result)?,
+                    None => result,
+                };
+                match &parallel.result_path {
+                    None => result,
+                    Some(ResultPath::Discard) => value,
+                    Some(ResultPath::Path(path)) => folder.put(value, path, result)?,
+                }
+            }
             _ => return None,
         };
-        let output = match &state.output_path {
-            None => output,
-            Some(InputOutputPath::Null) => Sym::Const(Value::Object(JsonMap::new())),
-            Some(InputOutputPath::Path(path)) => folder.select(&output, path)?,
-        };
-        let bound = bound_of(&output);
-        folder.bound.fixed = folder.bound.fixed.max(bound.fixed);
-        folder.bound.selections = folder.bound.selections.max(bound.selections);
+        let output = folder.output_path(output, state.output_path.as_ref())?;
+        folder.note(&output);
         value = output;
         match (&state.kind, &state.next) {
-            (Kind::Succeed, _) | (_, None) => break,
+            (Kind::Succeed, _) | (_, None) => return folder.leaf(End::Output(value), leaves),
             (_, Some(next)) => name = next,
         }
     }
-    // The input projection keeps what the interpreter can read; the folded program reads
-    // nothing else, which is checked rather than assumed.
-    if let Some(fields) = input_fields {
-        let mut paths = folder.checks.iter().filter_map(|check| match check {
-            Check::Selects(path) | Check::Object(Some(path)) => Some(path),
-            Check::Object(None) => None,
-        });
-        let kept = |path: &Path| match path.steps().as_deref() {
-            Some([Step::Name(first), ..]) => fields.iter().any(|field| **field == **first),
-            Some([]) => true,
-            _ => false,
-        };
-        if !paths.all(kept) {
-            return None;
-        }
-    }
-    Some(Folded {
-        output: value,
-        checks: folder.checks,
-        bound: folder.bound,
-        transitions,
-    })
 }
 
+#[derive(Debug, Clone)]
 struct Folder {
     checks: Vec<Check>,
     bound: PayloadBound,
+    transitions: u64,
+    failure: bool,
 }
 
 impl Folder {
+    fn new() -> Folder {
+        Folder {
+            checks: Vec::new(),
+            bound: PayloadBound {
+                fixed: 0,
+                selections: 1,
+                exact: false,
+            },
+            transitions: 0,
+            failure: false,
+        }
+    }
+
+    /// Ends a road.
+    fn leaf(self, end: End, leaves: &mut usize) -> Option<Node> {
+        *leaves += 1;
+        if *leaves > MAX_LEAVES {
+            return None;
+        }
+        Some(Node::Leaf(Leaf {
+            end,
+            checks: self.checks,
+            bound: self.bound,
+            transitions: self.transitions,
+            failure: self.failure,
+        }))
+    }
+
+    /// Takes in what a branch checks, bounds and enters.
+    fn absorb(&mut self, branch: &Leaf) {
+        for check in &branch.checks {
+            self.check(check.clone());
+        }
+        self.bound.fixed = self.bound.fixed.max(branch.bound.fixed);
+        self.bound.selections = self.bound.selections.max(branch.bound.selections);
+        self.transitions += branch.transitions;
+        self.failure |= branch.failure;
+    }
+
+    /// Bounds a state's output.
+    fn note(&mut self, output: &Sym) {
+        let bound = bound_of(output);
+        self.bound.fixed = self.bound.fixed.max(bound.fixed);
+        self.bound.selections = self.bound.selections.max(bound.selections);
+    }
+
+    /// OutputPath applied to a state's output.
+    fn output_path(&mut self, output: Sym, path: Option<&InputOutputPath>) -> Option<Sym> {
+        match path {
+            None => Some(output),
+            Some(InputOutputPath::Null) => Some(Sym::Const(Value::Object(JsonMap::new()))),
+            Some(InputOutputPath::Path(path)) => self.select(&output, path),
+        }
+    }
+
     /// What `path` selects from `value`: resolved now where `value` is known, else a
     /// selection from the input, checked by every execution.
     fn select(&mut self, value: &Sym, path: &Path) -> Option<Sym> {
@@ -452,8 +895,11 @@ fn bound_of(sym: &Sym) -> PayloadBound {
 
 #[cfg(test)]
 mod tests {
+    use super::{Ending, Folded};
     use crate::compile::{compile, Program};
     use crate::exec::{self, ExecOptions, NoTasks};
+    use crate::json::{self, Value};
+    use crate::vm::LogLevel;
 
     fn program(definition: &str) -> Program {
         compile(&crate::asl::parse(definition).expect("a valid definition"))
@@ -490,12 +936,11 @@ mod tests {
             "../../tests/data/workloads/w1-pass-chain.json"
         ));
         let folded = w1.folded.as_ref().expect("W1 folds");
-        assert_eq!(folded.transitions, 5);
+        assert_eq!(folded.transitions(), Some(5));
         // Only the three fields the output shows are read, besides the checks.
-        assert_eq!(
-            folded.output.to_string(),
-            r#"{"out": {"id": $.id, "name": $.detail.user.name, "amt": $.detail.amount}, "stage": "three", "const": "done"}"#
-        );
+        assert!(folded.to_string().starts_with(
+            r#"(5 states): {"out": {"id": $.id, "name": $.detail.user.name, "amt": $.detail.amount}, "stage": "three", "const": "done"}; "#
+        ));
         let inputs = include_str!("../../tests/data/workloads/inputs.jsonl");
         let options = ExecOptions::default();
         for line in inputs.lines().take(200) {
@@ -542,7 +987,7 @@ mod tests {
             "D":{"Type":"Succeed","InputPath":"$"}}}"#,
         );
         let folded = chain.folded.as_ref().expect("the chain folds");
-        assert_eq!(folded.transitions, 4);
+        assert_eq!(folded.transitions(), Some(4));
         let options = ExecOptions::default();
         assert_eq!(
             same(&chain, r#"{"r":0,"s":1}"#, &options),
@@ -574,19 +1019,129 @@ mod tests {
         assert!(failed.contains("States.DataLimitExceeded"), "{failed}");
     }
 
+    /// The interpreter's outcome and state count for every workload input, against the folded
+    /// program's (which must answer for every one of them).
+    fn agrees_on_the_workload(program: &Program, name: &str) {
+        let inputs = include_str!("../../tests/data/workloads/inputs.jsonl");
+        let expected: Value =
+            json::from_str(include_str!("../../tests/data/workloads/expected.json")).unwrap();
+        let transitions = expected["transitions"][name].as_u64();
+        let folded = program.folded.as_ref().expect("the workload folds");
+        let options = ExecOptions::default();
+        for line in inputs.lines().take(300) {
+            same(program, line, &options);
+            let input = json::from_str(line).unwrap();
+            let bound = json::size_bound(line.len());
+            let (_, entered) = folded
+                .run(&input, bound, options.max_payload_bytes, None)
+                .expect("the folded program answers");
+            assert_eq!(Some(entered), transitions, "{name}: {line}");
+        }
+    }
+
+    #[test]
+    fn choices_parallels_and_caught_failures_fold() {
+        let w2 = program(include_str!(
+            "../../tests/data/workloads/w2-choice-route.json"
+        ));
+        agrees_on_the_workload(&w2, "w2-choice-route");
+        let w4 = program(include_str!(
+            "../../tests/data/workloads/w4-parallel-3.json"
+        ));
+        assert_eq!(w4.folded.as_ref().and_then(Folded::transitions), Some(7));
+        agrees_on_the_workload(&w4, "w4-parallel-3");
+        let w5 = program(include_str!(
+            "../../tests/data/workloads/w5-retry-catch.json"
+        ));
+        assert!(w5.folded.as_ref().is_some_and(
+            |folded| !folded.logs_at(LogLevel::Fatal) && folded.logs_at(LogLevel::Error)
+        ));
+        agrees_on_the_workload(&w5, "w5-retry-catch");
+        // W2 leaves executions with a Fail state to the interpreter when it logs at ERROR.
+        let folded = w2.folded.as_ref().unwrap();
+        assert!(folded.logs_at(LogLevel::Error));
+        let rejected = json::from_str(r#"{"id":"x","detail":{"amount":1,"user":{"tier":"silver","age":50},"flag":false},"source":"s"}"#).unwrap();
+        let run = |level| {
+            folded
+                .run(&rejected, 200, 262_144, level)
+                .map(|(ending, _)| ending)
+        };
+        let failed = Ending::Failed {
+            error: Some("Route.Rejected".into()),
+            cause: Some("no rule matched".into()),
+        };
+        assert_eq!(run(None), Some(failed.clone()));
+        assert_eq!(run(Some(LogLevel::Off)), Some(failed));
+        assert_eq!(run(Some(LogLevel::Error)), None);
+        // Inputs the folded programs leave to the interpreter: the same errors.
+        let options = ExecOptions::default();
+        for input in [
+            r#"{"id":1}"#,
+            r#"{"detail":{"amount":"x"}}"#,
+            r#"{"id":1,"detail":{"amount":1,"user":{"tier":"gold"}}}"#,
+            r#"{"id":1,"detail":{"amount":1,"user":[]}}"#,
+            "[1,2]",
+            "7",
+        ] {
+            for program in [&w2, &w4, &w5] {
+                same(program, input, &options);
+            }
+        }
+    }
+
+    #[test]
+    fn catchers_merge_where_the_interpreter_does() {
+        let options = ExecOptions::default();
+        for (definition, input) in [
+            // No ResultPath: the error output replaces the input; null: the input goes on.
+            (
+                r#"{"StartAt":"P","States":{"P":{"Type":"Parallel","Branches":[{"StartAt":"F","States":{"F":{"Type":"Fail","Error":"E","Cause":"c"}}}],"Catch":[{"ErrorEquals":["X"],"Next":"Z"},{"ErrorEquals":["States.ALL"],"Next":"Z"}],"End":true},"Z":{"Type":"Pass","End":true}}}"#,
+                r#"{"a":1}"#,
+            ),
+            (
+                r#"{"StartAt":"P","States":{"P":{"Type":"Parallel","Branches":[{"StartAt":"F","States":{"F":{"Type":"Fail"}}}],"Catch":[{"ErrorEquals":["States.ALL"],"ResultPath":null,"Next":"Z"}],"End":true},"Z":{"Type":"Succeed"}}}"#,
+                r#"{"a":1}"#,
+            ),
+            // A retrier with no attempts lets the catcher have it; uncaught, the execution fails.
+            (
+                r#"{"StartAt":"P","States":{"P":{"Type":"Parallel","Branches":[{"StartAt":"F","States":{"F":{"Type":"Fail","Error":"E"}}}],"Retry":[{"ErrorEquals":["E"],"MaxAttempts":0}],"Catch":[{"ErrorEquals":["E"],"ResultPath":"$.e","Next":"Z"}],"End":true},"Z":{"Type":"Pass","End":true}}}"#,
+                r#"{"a":1}"#,
+            ),
+            (
+                r#"{"StartAt":"P","States":{"P":{"Type":"Parallel","Branches":[{"StartAt":"F","States":{"F":{"Type":"Fail","Error":"E","Cause":"c"}}}],"Catch":[{"ErrorEquals":["X"],"Next":"Z"}],"End":true},"Z":{"Type":"Pass","End":true}}}"#,
+                r#"{"a":1}"#,
+            ),
+            // The merge target is not an object: the interpreter fails it.
+            (
+                r#"{"StartAt":"P","States":{"P":{"Type":"Parallel","Branches":[{"StartAt":"F","States":{"F":{"Type":"Fail","Error":"E"}}}],"Catch":[{"ErrorEquals":["E"],"ResultPath":"$.e","Next":"Z"}],"End":true},"Z":{"Type":"Pass","End":true}}}"#,
+                "[1]",
+            ),
+        ] {
+            let folding = program(definition);
+            assert!(folding.folded.is_some(), "{definition}");
+            same(&folding, input, &options);
+        }
+    }
+
     #[test]
     fn other_machines_do_not_fold() {
         for definition in [
-            // A Choice, an intrinsic function, the context object, a variable.
-            r#"{"StartAt":"C","States":{"C":{"Type":"Choice","Choices":[{"Variable":"$.a","IsPresent":true,"Next":"P"}],"Default":"P"},"P":{"Type":"Pass","End":true}}}"#,
+            // An intrinsic function, the context object, a variable.
             r#"{"StartAt":"P","States":{"P":{"Type":"Pass","Parameters":{"s.$":"States.Format('{}', $.a)"},"End":true}}}"#,
             r#"{"StartAt":"P","States":{"P":{"Type":"Pass","Parameters":{"s.$":"$$.Execution.Id"},"End":true}}}"#,
             r#"{"StartAt":"P","States":{"P":{"Type":"Pass","Assign":{"v":1},"Next":"Q"},"Q":{"Type":"Pass","Parameters":{"v.$":"$v"},"End":true}}}"#,
-            // A wildcard, a nested ResultPath, JSONata, a Fail state.
+            // A wildcard, a nested ResultPath, JSONata, a Fail state's cause from a path.
             r#"{"StartAt":"P","States":{"P":{"Type":"Pass","InputPath":"$.a[*]","End":true}}}"#,
             r#"{"StartAt":"P","States":{"P":{"Type":"Pass","ResultPath":"$.a.b","End":true}}}"#,
             r#"{"QueryLanguage":"JSONata","StartAt":"P","States":{"P":{"Type":"Pass","Output":{"a":"{% $states.input.a %}"},"End":true}}}"#,
-            r#"{"StartAt":"F","States":{"F":{"Type":"Fail","Error":"E"}}}"#,
+            r#"{"StartAt":"F","States":{"F":{"Type":"Fail","Error":"E","CausePath":"$.why"}}}"#,
+            // A Choice rule reading a variable or the context object; a loop.
+            r#"{"StartAt":"C","States":{"C":{"Type":"Choice","Choices":[{"Variable":"$v","IsPresent":true,"Next":"P"}],"Default":"P"},"P":{"Type":"Pass","End":true}}}"#,
+            r#"{"StartAt":"C","States":{"C":{"Type":"Choice","Choices":[{"Variable":"$$.Execution.Name","StringEquals":"x","Next":"P"}],"Default":"P"},"P":{"Type":"Pass","End":true}}}"#,
+            r#"{"StartAt":"C","States":{"C":{"Type":"Choice","Choices":[{"Variable":"$.n","NumericLessThan":3,"Next":"P"}],"Default":"D"},"P":{"Type":"Pass","Next":"C"},"D":{"Type":"Succeed"}}}"#,
+            // A retried error (the retry waits); two failing branches.
+            r#"{"StartAt":"P","States":{"P":{"Type":"Parallel","Branches":[{"StartAt":"F","States":{"F":{"Type":"Fail","Error":"E"}}}],"Retry":[{"ErrorEquals":["States.ALL"]}],"End":true}}}"#,
+            r#"{"StartAt":"P","States":{"P":{"Type":"Parallel","Branches":[{"StartAt":"F","States":{"F":{"Type":"Fail","Error":"E"}}},{"StartAt":"G","States":{"G":{"Type":"Fail","Error":"G"}}}],"End":true}}}"#,
         ] {
             assert!(program(definition).folded.is_none(), "{definition}");
         }

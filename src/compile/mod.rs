@@ -6,7 +6,7 @@
 
 mod demand;
 mod dump;
-mod fold;
+pub mod fold;
 
 pub use fold::Folded;
 

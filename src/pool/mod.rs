@@ -21,6 +21,7 @@ use crate::json::Value;
 use crossbeam_channel::{bounded, unbounded, Receiver, Select, Sender, TryRecvError};
 
 use crate::clock::Clock;
+use crate::compile::fold::Ending;
 use crate::compile::Program;
 use crate::exec::{stalled, step, ExecOptions, Outstanding, Replies, Step};
 use crate::logs::sink::{LogHandle, LogWriter};
@@ -392,21 +393,29 @@ impl Worker {
         if first {
             // A second start on the whole input is the same execution.
             self.metrics.started();
-            let folded = program.folded.as_ref().filter(|folded| {
-                !self.options.record_history || !folded.logs_at(self.options.history_level)
-            });
-            if let Some(folded) = folded {
+            if let Some(folded) = &program.folded {
                 let started = self.metrics.enabled.then(Instant::now);
                 let bound = crate::json::size_bound(payload.len());
                 let limit = self.options.max_payload_bytes;
-                match catch_unwind(AssertUnwindSafe(|| folded.run(&input, bound, limit))) {
-                    Ok(Some(output)) => {
-                        let verdict = Verdict::Succeeded {
-                            output: crate::json::to_vec(&output),
+                let logging = self
+                    .options
+                    .record_history
+                    .then_some(self.options.history_level);
+                let run = || folded.run(&input, bound, limit, logging);
+                match catch_unwind(AssertUnwindSafe(run)) {
+                    Ok(Some((outcome, transitions))) => {
+                        let verdict = match outcome {
+                            Ending::Succeeded(output) => Verdict::Succeeded {
+                                output: crate::json::to_vec(&output),
+                            },
+                            Ending::Failed { error, cause } => Verdict::Failed {
+                                status: Status::Failed,
+                                error,
+                                cause,
+                            },
                         };
                         if let Some(started) = started {
-                            self.metrics
-                                .ended(&verdict, folded.transitions, started.elapsed());
+                            self.metrics.ended(&verdict, transitions, started.elapsed());
                         }
                         self.finish(id, name, payload, verdict);
                         return;

@@ -464,7 +464,7 @@ impl SingleState {
 
 /// Errors `States.ALL` and `States.TaskFailed` do not match; `States.Runtime` is not even
 /// matched by its own name (it ends the execution), `States.DataLimitExceeded` is.
-const TERMINAL_ERRORS: [&str; 2] = ["States.Runtime", "States.DataLimitExceeded"];
+pub(crate) const TERMINAL_ERRORS: [&str; 2] = ["States.Runtime", "States.DataLimitExceeded"];
 
 /// The deepest nesting a state's output may have. The parser refuses events nested deeper than
 /// [`crate::json::MAX_DEPTH`], but a loop can wrap a value once more each time round; beyond
@@ -2653,7 +2653,7 @@ fn error_output(fault: &Fault) -> Value {
 /// error is a task's heartbeat time-out. That one is named `States.Timeout` (so
 /// `States.Timeout` and `States.ALL` match it, `States.TaskFailed` does not), and
 /// `States.HeartbeatTimeout` matches it and no other time-out.
-fn matches_error(error_equals: &[String], error: &str, heartbeat: bool) -> bool {
+pub(crate) fn matches_error(error_equals: &[String], error: &str, heartbeat: bool) -> bool {
     error_equals.iter().any(|name| match name.as_str() {
         "States.ALL" => !TERMINAL_ERRORS.contains(&error),
         "States.TaskFailed" => {
