@@ -76,6 +76,17 @@ pub enum Ending {
     },
 }
 
+/// How a folded execution ends, its output printed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Printed {
+    /// Compact JSON, as `json::to_vec` prints the output.
+    Output(Vec<u8>),
+    Failed {
+        error: Option<String>,
+        cause: Option<String>,
+    },
+}
+
 /// How one road through the machine ends.
 #[derive(Debug, Clone)]
 enum End {
@@ -97,6 +108,63 @@ struct Leaf {
     transitions: u64,
     /// A state fails on the way (caught or not), which logs at ERROR.
     failure: bool,
+    /// The output template as bytes to print, when it has no merge (`Sym::Put`).
+    printed: Option<Vec<Piece>>,
+}
+
+/// A part of an output printed straight into bytes.
+#[derive(Debug, Clone)]
+enum Piece {
+    /// Compact JSON text: keys, punctuation and constants.
+    Bytes(Box<[u8]>),
+    /// What a path selects from the input (`None`: the whole input), printed.
+    Select(Option<Path>),
+}
+
+/// `sym` as pieces to print, when it has no merge.
+fn pieces(sym: &Sym) -> Option<Vec<Piece>> {
+    fn add(sym: &Sym, text: &mut Vec<u8>, pieces: &mut Vec<Piece>) -> Option<()> {
+        match sym {
+            Sym::Input(path) => {
+                if !text.is_empty() {
+                    pieces.push(Piece::Bytes(std::mem::take(text).into()));
+                }
+                pieces.push(Piece::Select(path.clone()));
+            }
+            Sym::Const(value) => json::write_to(value, text),
+            Sym::Object(fields) => {
+                text.push(b'{');
+                for (index, (key, field)) in fields.iter().enumerate() {
+                    if index > 0 {
+                        text.push(b',');
+                    }
+                    json::write_str(key, text);
+                    text.push(b':');
+                    add(field, text, pieces)?;
+                }
+                text.push(b'}');
+            }
+            Sym::Array(items) => {
+                text.push(b'[');
+                for (index, item) in items.iter().enumerate() {
+                    if index > 0 {
+                        text.push(b',');
+                    }
+                    add(item, text, pieces)?;
+                }
+                text.push(b']');
+            }
+            Sym::Put { .. } => return None,
+        }
+        Some(())
+    }
+    let mut text = Vec::new();
+    let mut pieces = Vec::new();
+    add(sym, &mut text, &mut pieces)?;
+    if !text.is_empty() {
+        pieces.push(Piece::Bytes(text.into()));
+    }
+    Some(pieces)
 }
 
 #[derive(Debug, Clone)]
@@ -127,10 +195,64 @@ impl Folded {
         max_payload: usize,
         logging: Option<LogLevel>,
     ) -> Option<(Ending, u64)> {
+        let leaf = self.road(input)?;
+        if !leaf.admits(input, input_bound, max_payload, logging) {
+            return None;
+        }
+        let ending = match &leaf.end {
+            End::Output(sym) => Ending::Succeeded(build(sym, input)?),
+            End::Fail { error, cause } => Ending::Failed {
+                error: error.clone(),
+                cause: cause.clone(),
+            },
+        };
+        Some((ending, leaf.transitions))
+    }
+
+    /// [`run`](Self::run) with a successful output printed as compact JSON, without building
+    /// it where its template has no merge.
+    pub fn run_printed(
+        &self,
+        input: &Value,
+        input_bound: usize,
+        max_payload: usize,
+        logging: Option<LogLevel>,
+    ) -> Option<(Printed, u64)> {
+        let leaf = self.road(input)?;
+        if !leaf.admits(input, input_bound, max_payload, logging) {
+            return None;
+        }
+        let printed = match (&leaf.end, &leaf.printed) {
+            (End::Output(_), Some(pieces)) => {
+                let mut out = Vec::with_capacity(128);
+                for piece in pieces {
+                    match piece {
+                        Piece::Bytes(bytes) => out.extend_from_slice(bytes),
+                        Piece::Select(None) => json::write_to(input, &mut out),
+                        Piece::Select(Some(path)) => {
+                            let selected = path.select(input).ok()?;
+                            json::write_to(&selected, &mut out);
+                        }
+                    }
+                }
+                Printed::Output(out)
+            }
+            (End::Output(sym), None) => Printed::Output(json::to_vec(&build(sym, input)?)),
+            (End::Fail { error, cause }, _) => Printed::Failed {
+                error: error.clone(),
+                cause: cause.clone(),
+            },
+        };
+        Some((printed, leaf.transitions))
+    }
+
+    /// The road an execution on `input` takes through the Choice states, or `None` when a
+    /// rule cannot be evaluated or none holds and there is no default.
+    fn road(&self, input: &Value) -> Option<&Leaf> {
         let mut node = &self.root;
         loop {
             match node {
-                Node::Leaf(leaf) => return leaf.run(input, input_bound, max_payload, logging),
+                Node::Leaf(leaf) => return Some(leaf),
                 Node::Choice {
                     value,
                     rules,
@@ -212,41 +334,30 @@ impl Leaf {
         }
     }
 
-    fn run(
+    /// Whether an execution on `input` may end here without the interpreter: it logs nothing
+    /// at `logging`, every size is within the limit and every check holds.
+    fn admits(
         &self,
         input: &Value,
         input_bound: usize,
         max_payload: usize,
         logging: Option<LogLevel>,
-    ) -> Option<(Ending, u64)> {
+    ) -> bool {
         if logging.is_some_and(|level| self.logs_at(level)) {
-            return None;
+            return false;
         }
         // A value deeper than the interpreter's limit prints in more than twice as many bytes.
         let limit = max_payload.min(2 * crate::vm::MAX_VALUE_DEPTH);
         if self.bound.with_source(input_bound.max(2)) > limit {
-            return None;
+            return false;
         }
-        for check in &self.checks {
-            let holds = match check {
-                Check::Selects(path) => path.select(input).is_ok(),
-                Check::Object(None) => matches!(input, Value::Object(_)),
-                Check::Object(Some(path)) => {
-                    matches!(path.select(input).as_deref(), Ok(Value::Object(_)))
-                }
-            };
-            if !holds {
-                return None;
+        self.checks.iter().all(|check| match check {
+            Check::Selects(path) => path.select(input).is_ok(),
+            Check::Object(None) => matches!(input, Value::Object(_)),
+            Check::Object(Some(path)) => {
+                matches!(path.select(input).as_deref(), Ok(Value::Object(_)))
             }
-        }
-        let outcome = match &self.end {
-            End::Output(sym) => Ending::Succeeded(build(sym, input)?),
-            End::Fail { error, cause } => Ending::Failed {
-                error: error.clone(),
-                cause: cause.clone(),
-            },
-        };
-        Some((outcome, self.transitions))
+        })
     }
 }
 
@@ -679,8 +790,13 @@ impl Folder {
         if *leaves > MAX_LEAVES {
             return None;
         }
+        let printed = match &end {
+            End::Output(sym) => pieces(sym),
+            End::Fail { .. } => None,
+        };
         Some(Node::Leaf(Leaf {
             end,
+            printed,
             checks: self.checks,
             bound: self.bound,
             transitions: self.transitions,
@@ -895,7 +1011,7 @@ fn bound_of(sym: &Sym) -> PayloadBound {
 
 #[cfg(test)]
 mod tests {
-    use super::{Ending, Folded};
+    use super::{Ending, Folded, Printed};
     use crate::compile::{compile, Program};
     use crate::exec::{self, ExecOptions, NoTasks};
     use crate::json::{self, Value};
@@ -1032,15 +1148,28 @@ mod tests {
             same(program, line, &options);
             let input = json::from_str(line).unwrap();
             let bound = json::size_bound(line.len());
-            let (_, entered) = folded
+            let (ending, entered) = folded
                 .run(&input, bound, options.max_payload_bytes, None)
                 .expect("the folded program answers");
             assert_eq!(Some(entered), transitions, "{name}: {line}");
+            // Printed straight into bytes, the output is what printing the built one gives.
+            let (printed, _) = folded
+                .run_printed(&input, bound, options.max_payload_bytes, None)
+                .expect("the folded program answers");
+            let expected = match ending {
+                Ending::Succeeded(output) => Printed::Output(json::to_vec(&output)),
+                Ending::Failed { error, cause } => Printed::Failed { error, cause },
+            };
+            assert_eq!(printed, expected, "{name}: {line}");
         }
     }
 
     #[test]
     fn choices_parallels_and_caught_failures_fold() {
+        let w1 = program(include_str!(
+            "../../tests/data/workloads/w1-pass-chain.json"
+        ));
+        agrees_on_the_workload(&w1, "w1-pass-chain");
         let w2 = program(include_str!(
             "../../tests/data/workloads/w2-choice-route.json"
         ));

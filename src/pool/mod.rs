@@ -21,7 +21,7 @@ use crate::json::Value;
 use crossbeam_channel::{bounded, unbounded, Receiver, Select, Sender, TryRecvError};
 
 use crate::clock::Clock;
-use crate::compile::fold::Ending;
+use crate::compile::fold::Printed;
 use crate::compile::Program;
 use crate::exec::{stalled, step, ExecOptions, Outstanding, Replies, Step};
 use crate::logs::sink::{LogHandle, LogWriter};
@@ -401,14 +401,12 @@ impl Worker {
                     .options
                     .record_history
                     .then_some(self.options.history_level);
-                let run = || folded.run(&input, bound, limit, logging);
+                let run = || folded.run_printed(&input, bound, limit, logging);
                 match catch_unwind(AssertUnwindSafe(run)) {
                     Ok(Some((outcome, transitions))) => {
                         let verdict = match outcome {
-                            Ending::Succeeded(output) => Verdict::Succeeded {
-                                output: crate::json::to_vec(&output),
-                            },
-                            Ending::Failed { error, cause } => Verdict::Failed {
+                            Printed::Output(output) => Verdict::Succeeded { output },
+                            Printed::Failed { error, cause } => Verdict::Failed {
                                 status: Status::Failed,
                                 error,
                                 cause,
