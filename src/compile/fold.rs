@@ -794,10 +794,14 @@ impl Folder {
             End::Output(sym) => pieces(sym),
             End::Fail { .. } => None,
         };
+        let checks = match &end {
+            End::Output(sym) => implied_dropped(self.checks, sym),
+            End::Fail { .. } => self.checks,
+        };
         Some(Node::Leaf(Leaf {
             end,
             printed,
-            checks: self.checks,
+            checks,
             bound: self.bound,
             transitions: self.transitions,
             failure: self.failure,
@@ -944,6 +948,51 @@ impl Folder {
             self.checks.push(check);
         }
     }
+}
+
+/// `checks` without the selections that another selection implies: one that selects
+/// `$.a.b` selects `$.a`, and building `output` makes its own selections (and gives up when
+/// one fails).
+fn implied_dropped(checks: Vec<Check>, output: &Sym) -> Vec<Check> {
+    fn selections(sym: &Sym, paths: &mut Vec<Vec<Step>>) {
+        match sym {
+            Sym::Input(Some(path)) => paths.extend(path.steps()),
+            Sym::Input(None) | Sym::Const(_) => {}
+            Sym::Object(fields) => fields
+                .iter()
+                .for_each(|(_, field)| selections(field, paths)),
+            Sym::Array(items) => items.iter().for_each(|item| selections(item, paths)),
+            Sym::Put { base, value, .. } => {
+                selections(base, paths);
+                selections(value, paths);
+            }
+        }
+    }
+    // Made anyway: by the output, and by the checks that stay.
+    let mut made = Vec::new();
+    selections(output, &mut made);
+    let mut selects = Vec::new();
+    for check in &checks {
+        match check {
+            Check::Object(Some(path)) => made.extend(path.steps()),
+            Check::Selects(path) => selects.extend(path.steps()),
+            Check::Object(None) => {}
+        }
+    }
+    checks
+        .into_iter()
+        .filter(|check| {
+            let Check::Selects(path) = check else {
+                return true;
+            };
+            let Some(steps) = path.steps() else {
+                return true;
+            };
+            let extends = |other: &Vec<Step>| other.starts_with(&steps);
+            let longer = |other: &Vec<Step>| other.len() > steps.len() && other.starts_with(&steps);
+            !(made.iter().any(extends) || selects.iter().any(longer))
+        })
+        .collect()
 }
 
 /// An upper bound of the printed size of `sym`'s value: fixed bytes plus, per input
