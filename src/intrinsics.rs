@@ -622,7 +622,7 @@ impl Call {
         if holes + 1 != values.len() {
             return None;
         }
-        let mut text = String::new();
+        let mut text = String::with_capacity(32);
         let mut next = values.iter().skip(1);
         for piece in pieces.iter() {
             match piece {

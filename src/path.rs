@@ -1221,6 +1221,15 @@ pub(crate) fn write_text(value: &Value, style: TextStyle, out: &mut String) {
         Raw(&'static str),
         Key(&'v str),
     }
+    // Scalars, the common case, need no stack.
+    match value {
+        Value::Null => return out.push_str("null"),
+        Value::Bool(b) => return out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => return write_number(n, out),
+        Value::String(s) if style == TextStyle::Json => return write_json_string(s, out),
+        Value::String(s) => return out.push_str(s),
+        Value::Array(_) | Value::Object(_) => {}
+    }
     let separator = if style == TextStyle::Json { "," } else { ", " };
     let mut stack = vec![Piece::Value(value)];
     while let Some(piece) = stack.pop() {
@@ -1269,10 +1278,12 @@ pub(crate) fn write_text(value: &Value, style: TextStyle, out: &mut String) {
 
 /// Writes a number as Java does: integers in full, doubles as `Double.toString`.
 pub(crate) fn write_number(number: &Number, out: &mut String) {
-    if number.is_f64() {
-        java_double(number.as_f64().unwrap_or(0.0), out);
+    if let Some(value) = number.as_u64() {
+        out.push_str(itoa::Buffer::new().format(value));
+    } else if let Some(value) = number.as_i64() {
+        out.push_str(itoa::Buffer::new().format(value));
     } else {
-        let _ = write!(out, "{number}");
+        java_double(number.as_f64().unwrap_or(0.0), out);
     }
 }
 
