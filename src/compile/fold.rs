@@ -196,9 +196,7 @@ impl Folded {
         logging: Option<LogLevel>,
     ) -> Option<(Ending, u64)> {
         let leaf = self.road(input)?;
-        if !leaf.admits(input, input_bound, max_payload, logging) {
-            return None;
-        }
+        leaf.admits(input, input_bound, max_payload, logging)?;
         let ending = match &leaf.end {
             End::Output(sym) => Ending::Succeeded(build(sym, input)?),
             End::Fail { error, cause } => Ending::Failed {
@@ -219,9 +217,7 @@ impl Folded {
         logging: Option<LogLevel>,
     ) -> Option<(Printed, u64)> {
         let leaf = self.road(input)?;
-        if !leaf.admits(input, input_bound, max_payload, logging) {
-            return None;
-        }
+        leaf.admits(input, input_bound, max_payload, logging)?;
         let printed = match (&leaf.end, &leaf.printed) {
             (End::Output(_), Some(pieces)) => {
                 let mut out = Vec::with_capacity(128);
@@ -342,22 +338,23 @@ impl Leaf {
         input_bound: usize,
         max_payload: usize,
         logging: Option<LogLevel>,
-    ) -> bool {
+    ) -> Option<()> {
         if logging.is_some_and(|level| self.logs_at(level)) {
-            return false;
+            return None;
         }
         // A value deeper than the interpreter's limit prints in more than twice as many bytes.
         let limit = max_payload.min(2 * crate::vm::MAX_VALUE_DEPTH);
         if self.bound.with_source(input_bound.max(2)) > limit {
-            return false;
+            return None;
         }
-        self.checks.iter().all(|check| match check {
+        let holds = self.checks.iter().all(|check| match check {
             Check::Selects(path) => path.select(input).is_ok(),
             Check::Object(None) => matches!(input, Value::Object(_)),
             Check::Object(Some(path)) => {
                 matches!(path.select(input).as_deref(), Ok(Value::Object(_)))
             }
-        })
+        });
+        holds.then_some(())
     }
 }
 
