@@ -637,12 +637,49 @@ pub fn fold(machine: &StateMachine, input_fields: Option<&[Str]>) -> Option<Fold
             if !paths.all(kept) {
                 return None;
             }
+            if let End::Output(output) = &leaf.end {
+                if !calls_read_kept(output, &kept) {
+                    return None;
+                }
+            }
         }
         if !choices_read_kept(&folded.root, &kept) {
             return None;
         }
     }
     Some(folded)
+}
+
+/// Whether the calls over the input in `sym` read only kept fields of it (a Map's body reads
+/// items, which are kept whole).
+fn calls_read_kept(sym: &Sym, kept: &dyn Fn(&Path) -> bool) -> bool {
+    match sym {
+        Sym::Input(_) | Sym::Const(_) => true,
+        Sym::Object(fields) => fields.iter().all(|(_, field)| calls_read_kept(field, kept)),
+        Sym::Array(items) => items.iter().all(|item| calls_read_kept(item, kept)),
+        Sym::Put { base, value, .. } => calls_read_kept(base, kept) && calls_read_kept(value, kept),
+        Sym::Map { items, .. } => calls_read_kept(items, kept),
+        Sym::Call { call, base, .. } => {
+            let Sym::Input(base) = &**base else {
+                return false;
+            };
+            let base = match base {
+                Some(path) => path.steps(),
+                None => Some(Vec::new()),
+            };
+            let Some(base) = base else {
+                return false;
+            };
+            call.paths().into_iter().all(|path| {
+                let Some(steps) = path.steps() else {
+                    return false;
+                };
+                let mut all = base.clone();
+                all.extend(steps);
+                kept(&Path::from_steps(&all))
+            })
+        }
+    }
 }
 
 /// Whether the rules of every Choice read only kept fields of the input.
