@@ -1221,18 +1221,11 @@ pub(crate) fn write_text(value: &Value, style: TextStyle, out: &mut String) {
         Raw(&'static str),
         Key(&'v str),
     }
-    // Scalars, the common case, need no stack.
-    match value {
-        Value::Null => return out.push_str("null"),
-        Value::Bool(b) => return out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => return write_number(n, out),
-        Value::String(s) if style == TextStyle::Json => return write_json_string(s, out),
-        Value::String(s) => return out.push_str(s),
-        Value::Array(_) | Value::Object(_) => {}
-    }
     let separator = if style == TextStyle::Json { "," } else { ", " };
-    let mut stack = vec![Piece::Value(value)];
-    while let Some(piece) = stack.pop() {
+    // The stack allocates only for containers; a scalar, the common case, needs none.
+    let mut stack = Vec::new();
+    let mut first = Some(Piece::Value(value));
+    while let Some(piece) = first.take().or_else(|| stack.pop()) {
         match piece {
             Piece::Raw(text) => out.push_str(text),
             Piece::Key(key) => {
